@@ -1,0 +1,164 @@
+"""Format-neutral page content: a list of blocks rendered to markdown, text and SDK items.
+
+Every format reader produces blocks (plain dicts) so that table style, link annotation and
+item typing are implemented once:
+  {"type": "heading", "level": int, "value": str}
+  {"type": "text", "value": str}
+  {"type": "list", "ordered": bool, "items": [str]}
+  {"type": "table", "rows": [[str]]}
+  {"type": "code", "value": str}
+Any block may carry "bbox": {"x","y","w","h"} (points, top-left origin) and "links":
+[{"text","url"}] found inside it.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+from typing import Any
+
+Block = dict[str, Any]
+
+
+def _cell(v: Any) -> str:
+    s = "" if v is None else str(v)
+    return " ".join(s.split())
+
+
+def normalise_rows(rows: list[list[Any]]) -> list[list[str]]:
+    rows = [[_cell(c) for c in r] for r in rows]
+    rows = [r for r in rows if any(r)]
+    width = max((len(r) for r in rows), default=0)
+    return [r + [""] * (width - len(r)) for r in rows]
+
+
+def table_md(rows: list[list[str]], compact: bool = False) -> str:
+    if not rows:
+        return ""
+
+    def esc(c: str) -> str:
+        return c.replace("|", "\\|")
+
+    if compact:
+        lines = ["|" + "|".join(esc(c) for c in r) + "|" for r in rows]
+        lines.insert(1, "|" + "|".join("-" * 3 for _ in rows[0]) + "|")
+        return "\n".join(lines)
+    widths = [max(3, *(len(esc(r[i])) for r in rows)) for i in range(len(rows[0]))]
+
+    def line(r: list[str]) -> str:
+        return "| " + " | ".join(esc(c).ljust(w) for c, w in zip(r, widths, strict=False)) + " |"
+
+    out = [line(rows[0]), "| " + " | ".join("-" * w for w in widths) + " |"]
+    out += [line(r) for r in rows[1:]]
+    return "\n".join(out)
+
+
+def table_html(rows: list[list[str]]) -> str:
+    if not rows:
+        return "<table></table>"
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in rows[0])
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows[1:]
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def table_csv(rows: list[list[str]]) -> str:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows(rows)
+    return buf.getvalue()
+
+
+def _annotate(value: str, links: list[dict[str, str]], annotate: bool) -> str:
+    if not annotate:
+        return value
+    for link in links:
+        text, url = link.get("text", "").strip(), link.get("url", "")
+        if not url:
+            continue
+        if text and text in value and f"[{text}]" not in value:
+            value = value.replace(text, f"[{text}]({url})", 1)
+        elif not text:
+            value = f"{value} <{url}>"
+    return value
+
+
+def block_md(b: Block, opts: dict[str, Any]) -> str:
+    annotate = bool(opts.get("annotate_links"))
+    links = b.get("links") or []
+    t = b["type"]
+    if t == "heading":
+        return "#" * max(1, min(6, int(b.get("level", 1)))) + " " + _annotate(
+            b["value"], links, annotate)
+    if t == "list":
+        out = []
+        for i, it in enumerate(b["items"], 1):
+            mark = f"{i}." if b.get("ordered") else "-"
+            out.append(f"{mark} {_annotate(it, links, annotate)}")
+        return "\n".join(out)
+    if t == "table":
+        rows = normalise_rows(b["rows"])
+        if opts.get("output_tables_as_HTML"):
+            return table_html(rows)
+        return table_md(rows, compact=bool(opts.get("compact_markdown_table")))
+    if t == "code":
+        return "```\n" + b["value"] + "\n```"
+    return _annotate(b["value"], links, annotate)
+
+
+def block_text(b: Block) -> str:
+    t = b["type"]
+    if t == "list":
+        return "\n".join(b["items"])
+    if t == "table":
+        return "\n".join("\t".join(r) for r in normalise_rows(b["rows"]))
+    return b["value"]
+
+
+def _bbox(b: Block) -> list[dict[str, float]] | None:
+    bb = b.get("bbox")
+    if not bb:
+        return None
+    return [{k: round(float(bb[k]), 2) for k in ("x", "y", "w", "h")}]
+
+
+def block_items(b: Block, md: str) -> list[dict[str, Any]]:
+    t = b["type"]
+    bbox = _bbox(b)
+    if t == "heading":
+        item: dict[str, Any] = {"type": "heading", "level": int(b.get("level", 1)),
+                                "value": b["value"], "md": md}
+    elif t == "list":
+        item = {"type": "list", "ordered": bool(b.get("ordered")), "md": md,
+                "items": [{"type": "text", "value": v, "md": v} for v in b["items"]]}
+    elif t == "table":
+        rows = normalise_rows(b["rows"])
+        item = {"type": "table", "rows": rows, "md": table_md(rows),
+                "html": table_html(rows), "csv": table_csv(rows)}
+    elif t == "code":
+        item = {"type": "code", "value": b["value"], "md": md}
+    else:
+        item = {"type": "text", "value": b["value"], "md": md}
+    if bbox:
+        item["bbox"] = bbox
+    out = [item]
+    for link in b.get("links") or []:
+        if link.get("url"):
+            text = link.get("text") or link["url"]
+            out.append({"type": "link", "text": text, "url": link["url"],
+                        "md": f"[{text}]({link['url']})"})
+    return out
+
+
+def render_blocks(blocks: list[Block], opts: dict[str, Any]) -> tuple[str, str, list[dict]]:
+    """Return (markdown, text, items) for one page's blocks."""
+    mds, texts, items = [], [], []
+    for b in blocks:
+        md = block_md(b, opts)
+        if not md.strip():
+            continue
+        mds.append(md)
+        texts.append(block_text(b))
+        items.extend(block_items(b, md))
+    return "\n\n".join(mds), "\n\n".join(texts), items

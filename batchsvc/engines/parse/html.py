@@ -37,8 +37,9 @@ def _walk(el: Any, blocks: list[dict[str, Any]]) -> None:
     def flush() -> None:
         if not buf:
             return
-        text = " ".join(" ".join(str(x) if isinstance(x, NavigableString) else x.get_text(
-            " ", strip=True) for x in buf).split())
+        # Inline pieces are concatenated as written so "<a>link</a>." keeps its spacing.
+        text = " ".join("".join(str(x) if isinstance(x, NavigableString) else x.get_text()
+                                for x in buf).split())
         links = [lk for x in buf if isinstance(x, Tag) for lk in (
             [{"text": _text(x), "url": x["href"]}] if x.name == "a" and x.get("href") else
             _links(x))]

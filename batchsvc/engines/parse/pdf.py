@@ -54,9 +54,7 @@ def _segments(tp: pdfium.PdfTextPage, page_h: float, page_w: float,
     rects = [tp.get_rect(i) for i in range(n_rects)]
     # Rects follow char order, so a rect's text is the slice between its first char and the
     # next rect's first char: one text call per page instead of one per rect (3x faster).
-    starts = [raw.FPDFText_GetCharIndexAtPos(tpr, min(x0 + 1, x1), (y0 + y1) / 2,
-                                             max(1.0, min(3.0, (x1 - x0) / 2)), 1.0)
-              for x0, y0, x1, y1 in rects]
+    starts = [_first_char(tpr, r) for r in rects]
     for i, (x0, y0, x1, y1) in enumerate(rects):
         idx = starts[i]
         nxt = starts[i + 1] if i + 1 < n_rects else len(full)
@@ -86,6 +84,18 @@ def _segments(tp: pdfium.PdfTextPage, page_h: float, page_w: float,
         bold = idx >= 0 and _bold(tpr, idx, fontbuf)
         segs.append(Seg(x0, y0, x1, y1, text.replace("\r", " ").replace("\n", " "), size, bold))
     return segs, "\n".join(raw_parts), dropped
+
+
+def _first_char(tpr: Any, rect: tuple[float, float, float, float]) -> int:
+    x0, y0, x1, y1 = rect
+    h = y1 - y0
+    # Probe just inside the left edge; tiny fonts need a tiny offset or we land on char 2.
+    idx = raw.FPDFText_GetCharIndexAtPos(tpr, x0 + min(1.0, 0.1 * h, (x1 - x0) / 4),
+                                         (y0 + y1) / 2, min(1.0, 0.1 * h), min(1.0, 0.2 * h))
+    if idx < 0:
+        # Rotated text: its rect is a bounding box; the centre lies on the text.
+        idx = raw.FPDFText_GetCharIndexAtPos(tpr, (x0 + x1) / 2, (y0 + y1) / 2, h / 4, h / 4)
+    return idx
 
 
 def _bold(tpr: Any, idx: int, buf: Any) -> bool:

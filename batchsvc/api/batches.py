@@ -1,0 +1,70 @@
+"""/api/v1/beta/batch-processing"""
+
+from __future__ import annotations
+
+from flask import Blueprint, request
+
+from batchsvc.api.common import dump, json_body, load, project_id, query_args, unit_of_work
+from batchsvc.services import batches as service
+from schemas import batch as s
+from tasks.app import send
+
+bp = Blueprint("batches", __name__, url_prefix="/api/v1/beta/batch-processing")
+
+
+@bp.post("")
+def create():
+    data = load(s.BatchCreateSchema(), json_body(), "body")
+    with unit_of_work() as session:
+        job, created = service.create_batch(
+            session, project_id(), data, request.headers.get("Idempotency-Key"))
+        view = service.job_view(job)
+    if created:
+        # Commit, then enqueue: the dispatch task never races the rows it reads.
+        send("batchsvc.dispatch_job", job.id)
+    return dump(s.BatchJobSchema(), view), 200
+
+
+@bp.get("")
+def list_jobs():
+    query = query_args(s.BatchListQuery())
+    with unit_of_work() as session:
+        return dump(s.BatchListSchema(), service.list_batches(session, project_id(), query))
+
+
+@bp.get("/<job_id>")
+def get_status(job_id: str):
+    with unit_of_work() as session:
+        view = service.fresh_view(session, service.get_job(session, project_id(), job_id))
+    return dump(s.BatchStatusSchema(), {"job": view,
+                                        "progress_percentage": service.progress(view)})
+
+
+@bp.post("/<job_id>/cancel")
+def cancel(job_id: str):
+    body = load(s.CancelSchema(), json_body(), "body")
+    reason = body.get("reason") or request.args.get("reason")
+    with unit_of_work() as session:
+        job = service.cancel_batch(session, project_id(), job_id, reason)
+        view = service.fresh_view(session, job)
+    # Unmaterialised items of a directory job are written as cancelled by the dispatcher.
+    send("batchsvc.dispatch_job", job_id)
+    return dump(s.CancelResponseSchema(), {
+        "job_id": job_id, "status": "cancelled", "processed_items": view["processed_items"],
+        "message": "job cancelled; pending items were cancelled, running items may finish"})
+
+
+@bp.get("/<job_id>/items")
+def items(job_id: str):
+    query = query_args(s.JobItemsQuery())
+    with unit_of_work() as session:
+        return dump(s.JobItemListSchema(),
+                    service.list_job_items(session, project_id(), job_id, query))
+
+
+@bp.get("/items/<item_id>/processing-results")
+def processing_results(item_id: str):
+    query = query_args(s.ProcessingResultsQuery())
+    with unit_of_work() as session:
+        return dump(s.ProcessingResultsSchema(), service.processing_results(
+            session, project_id(), item_id, query.get("job_type")))

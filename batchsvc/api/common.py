@@ -1,0 +1,55 @@
+"""What every blueprint shares: the caller's project, body loading, one unit of work."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from flask import g, request
+from marshmallow import Schema, ValidationError
+from sqlalchemy.orm import Session
+
+from batchsvc.db import session_scope
+from batchsvc.services.errors import Invalid
+from schemas.common import validation_detail
+
+
+def project_id() -> str:
+    return g.project_id
+
+
+def load(schema: Schema, data: Any, location: str) -> dict[str, Any]:
+    try:
+        return schema.load(data)
+    except ValidationError as exc:
+        raise Invalid.many(validation_detail(exc, location)) from exc
+
+
+def json_body() -> dict[str, Any]:
+    if not request.data:
+        return {}
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise Invalid(["body"], "the request body must be a JSON object")
+    return body
+
+
+def query_args(schema: Schema) -> dict[str, Any]:
+    raw: dict[str, Any] = {}
+    for key in request.args:
+        values = request.args.getlist(key)
+        field = schema.fields.get(key)
+        is_list = field is not None and field.__class__.__name__ == "List"
+        raw[key] = values if is_list else values[-1]
+    return load(schema, raw, "query")
+
+
+@contextmanager
+def unit_of_work() -> Iterator[Session]:
+    with session_scope() as session:
+        yield session
+
+
+def dump(schema: Schema, data: Any) -> Any:
+    return schema.dump(data)

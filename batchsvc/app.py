@@ -1,0 +1,93 @@
+"""The Flask application factory."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, jsonify, request
+from marshmallow import ValidationError
+from sqlalchemy.exc import DBAPIError, OperationalError
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from batchsvc.services.errors import ServiceError
+from batchsvc.settings import Settings, get_settings, set_settings
+from schemas.common import validation_detail
+
+log = logging.getLogger("batchsvc.api")
+UPLOAD_ENDPOINTS = {"directories.upload", "files.create"}
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    if settings is not None:
+        set_settings(settings)
+        from batchsvc.db import reset_engine
+
+        reset_engine()
+    settings = get_settings()
+    app = Flask("batchsvc")
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.config["MAX_CONTENT_LENGTH"] = max(settings.max_upload_bytes, settings.max_body_bytes) \
+        + 1024 * 1024
+    # Werkzeug counts a multipart form's non-file fields against this; keep it generous.
+    app.config["MAX_FORM_MEMORY_SIZE"] = 1024 * 1024
+
+    from batchsvc.api import auth, batches, directories, files, health, results
+
+    for blueprint in (batches.bp, directories.bp, files.bp, results.bp):
+        blueprint.before_request(auth.require_key)
+        app.register_blueprint(blueprint)
+    app.register_blueprint(files.download_bp)
+    app.register_blueprint(health.bp)
+
+    @app.before_request
+    def _limit_body() -> None:
+        # JSON bodies are small; only the upload routes may carry large bodies.
+        if request.endpoint not in UPLOAD_ENDPOINTS:
+            request.max_content_length = settings.max_body_bytes
+
+    _register_errors(app)
+    return app
+
+
+def _error(status: int, detail: Any):  # type: ignore[no-untyped-def]
+    response = jsonify({"detail": detail})
+    response.status_code = status
+    return response
+
+
+def _register_errors(app: Flask) -> None:
+    @app.errorhandler(ServiceError)
+    def _service(exc: ServiceError):  # type: ignore[no-untyped-def]
+        return _error(exc.status, exc.detail)
+
+    @app.errorhandler(ValidationError)
+    def _validation(exc: ValidationError):  # type: ignore[no-untyped-def]
+        return _error(422, validation_detail(exc, "body"))
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def _too_large(exc: RequestEntityTooLarge):  # type: ignore[no-untyped-def]
+        limit = request.max_content_length
+        return _error(413, f"request body is larger than the limit of {limit} bytes")
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException):  # type: ignore[no-untyped-def]
+        return _error(exc.code or 500, exc.description)
+
+    @app.errorhandler(OperationalError)
+    def _database_down(exc: OperationalError):  # type: ignore[no-untyped-def]
+        log.warning("database unavailable: %s", exc.orig)
+        response = _error(503, "the database is unavailable; retry shortly")
+        response.headers["Retry-After"] = "5"
+        return response
+
+    @app.errorhandler(DBAPIError)
+    def _database_error(exc: DBAPIError):  # type: ignore[no-untyped-def]
+        log.warning("database rejected a statement: %s", exc.orig)
+        return _error(422, "the request could not be stored: a value is out of range or "
+                      "malformed")
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):  # type: ignore[no-untyped-def]
+        log.exception("unhandled error")
+        return _error(500, "internal error")

@@ -1,0 +1,167 @@
+"""The ``batchsvc`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+
+from batchsvc.settings import get_settings
+
+ALL_QUEUES = ("parse", "classify", "control", "webhooks")
+
+
+def _queues() -> str:
+    from tasks.app import queue_name
+
+    return ",".join(queue_name(q) for q in ALL_QUEUES)
+
+
+def worker_argv(extra: Sequence[str] = (), *, beat: bool = False) -> list[str]:
+    settings = get_settings()
+    argv = [sys.executable, "-m", "celery", "-A", "tasks.worker", "worker",
+            "--loglevel", settings.log_level, "-Q", _queues()]
+    if settings.worker_concurrency:
+        argv += ["--concurrency", str(settings.worker_concurrency)]
+    if beat:
+        argv += ["--beat"]
+    return argv + list(extra)
+
+
+def serve_argv(host: str, port: int, workers: int | None = None) -> list[str]:
+    workers = workers or int(os.environ.get("BATCHSVC_API_WORKERS", "2"))
+    return [sys.executable, "-m", "gunicorn", "batchsvc.wsgi:app", "--bind", f"{host}:{port}",
+            "--workers", str(workers), "--threads", "4", "--worker-class", "gthread",
+            "--timeout", "120", "--access-logfile", "-"]
+
+
+def cmd_db_upgrade(_: argparse.Namespace) -> int:
+    from batchsvc.migrate import upgrade
+
+    upgrade()
+    print("database is at the latest revision")
+    return 0
+
+
+def cmd_keys_create(args: argparse.Namespace) -> int:
+    from batchsvc.db import session_scope
+    from batchsvc.migrate import upgrade
+    from batchsvc.services.auth import create_api_key
+
+    upgrade()
+    with session_scope() as session:
+        key = create_api_key(session, args.project)
+    print(f"API key for project {args.project!r} (shown once):")
+    print(key)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    host, port = args.host or settings.host, args.port or settings.port
+    os.execv(sys.executable, serve_argv(host, port, args.workers))
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    os.execv(sys.executable, worker_argv(args.celery_args))
+    return 0
+
+
+def cmd_beat(args: argparse.Namespace) -> int:
+    os.execv(sys.executable, [sys.executable, "-m", "celery", "-A", "tasks.worker", "beat",
+                              "--loglevel", get_settings().log_level, *args.celery_args])
+    return 0
+
+
+def cmd_flower(args: argparse.Namespace) -> int:
+    os.execv(sys.executable, [sys.executable, "-m", "celery", "-A", "tasks.worker", "flower",
+                              *args.celery_args])
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Everything on one machine: migrations, a worker with the scheduler, and the API."""
+    from batchsvc.bootstrap import embedded_key
+    from batchsvc.migrate import upgrade
+
+    settings = get_settings()
+    settings.data_path.mkdir(parents=True, exist_ok=True)
+    upgrade()
+    key = embedded_key()
+    host, port = args.host or settings.host, args.port or settings.port
+    children = [
+        subprocess.Popen(worker_argv(["--concurrency", str(args.concurrency)], beat=True)),
+        subprocess.Popen(serve_argv(host, port, 1)),
+    ]
+    print(f"batchsvc is serving http://{host}:{port}", flush=True)
+    print(f"API key: {key}", flush=True)
+    print(f"data: {settings.data_path} ({'embedded' if settings.embedded else 'cluster'})",
+          flush=True)
+
+    def stop(*_: object) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+    finally:
+        stop()
+        for child in children:
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+    return max((child.returncode or 0) for child in children)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="batchsvc", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="the embedded all-in-one: API, worker and scheduler")
+    run.add_argument("--host")
+    run.add_argument("--port", type=int)
+    run.add_argument("--concurrency", type=int, default=2)
+    run.set_defaults(func=cmd_run)
+
+    serve = sub.add_parser("serve", help="the API under a production WSGI server")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int)
+    serve.set_defaults(func=cmd_serve)
+
+    for name, func, text in (("worker", cmd_worker, "a Celery worker (extra flags pass through)"),
+                             ("beat", cmd_beat, "the periodic scheduler (the sweeper)"),
+                             ("flower", cmd_flower, "Flower against the configured broker")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("celery_args", nargs=argparse.REMAINDER)
+        p.set_defaults(func=func)
+
+    db = sub.add_parser("db", help="database migrations")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", help="apply every migration").set_defaults(func=cmd_db_upgrade)
+
+    keys = sub.add_parser("keys", help="API keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="create a key; it is printed on the last line")
+    create.add_argument("--project", default=get_settings().default_project)
+    create.set_defaults(func=cmd_keys_create)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""Engine and sessions, one engine per process (created lazily, so forked workers get their own)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from batchsvc.settings import Settings, get_settings
+
+_engine: sa.Engine | None = None
+_engine_pid: int | None = None
+_sessionmaker: sessionmaker[Session] | None = None
+
+
+def make_engine(settings: Settings) -> sa.Engine:
+    url = settings.sqlalchemy_url
+    if url.startswith("sqlite"):
+        settings.data_path.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+
+        @sa.event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+            # WAL lets the API read while a worker writes; the API and workers are processes.
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=60000")
+            cur.close()
+
+        # pysqlite opens a transaction only before a write, so reads never hold the lock
+        # and a writer waits (busy_timeout) instead of failing.
+
+        return engine
+    return sa.create_engine(
+        url,
+        pool_size=5,
+        max_overflow=10,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        connect_args={"connect_timeout": 10, "prepare_threshold": 5},
+    )
+
+
+def get_engine() -> sa.Engine:
+    global _engine, _engine_pid, _sessionmaker
+    if _engine is None or _engine_pid != os.getpid():
+        _engine = make_engine(get_settings())
+        _engine_pid = os.getpid()
+        _sessionmaker = sessionmaker(_engine, expire_on_commit=False)
+    return _engine
+
+
+def reset_engine() -> None:
+    """Forget the engine (after settings change, or in a forked child)."""
+    global _engine, _sessionmaker
+    if _engine is not None and _engine_pid == os.getpid():
+        _engine.dispose()
+    _engine = None
+    _sessionmaker = None
+
+
+def new_session() -> Session:
+    get_engine()
+    assert _sessionmaker is not None
+    return _sessionmaker()
+
+
+@contextmanager
+def session_scope() -> Iterator[Session]:
+    """A unit of work: commit on success, roll back on any error."""
+    session = new_session()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()

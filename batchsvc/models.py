@@ -1,0 +1,262 @@
+"""SQLAlchemy models: the source of truth for every job, item, file and delivery."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
+# SQLite only auto-increments an INTEGER PRIMARY KEY; Postgres wants BIGINT for 100k+ batches.
+SeqType = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id(prefix: str = "") -> str:
+    return f"{prefix}{uuid.uuid4()}"
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSONType, list[Any]: JSONType}
+
+
+class Project(Base):
+    __tablename__ = "projects"
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(sa.String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(sa.ForeignKey("projects.id"))
+    key_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(sa.String(16))
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+
+
+class StoredFile(Base):
+    __tablename__ = "files"
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(sa.String(64), index=True)
+    name: Mapped[str] = mapped_column(sa.String(1024))
+    external_file_id: Mapped[str | None] = mapped_column(sa.String(1024))
+    content_type: Mapped[str | None] = mapped_column(sa.String(200))
+    size: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    storage_key: Mapped[str] = mapped_column(sa.String(300))
+    purpose: Mapped[str | None] = mapped_column(sa.String(100))
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+
+
+class Directory(Base):
+    __tablename__ = "directories"
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(sa.String(64), index=True)
+    name: Mapped[str] = mapped_column(sa.String(1024))
+    description: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        sa.DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+    deleted_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+
+
+class DirectoryFile(Base):
+    __tablename__ = "directory_files"
+    # seq orders a directory's files so a batch can materialise them page by page by keyset.
+    seq: Mapped[int] = mapped_column(SeqType, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(sa.String(64), unique=True, default=new_id)
+    directory_id: Mapped[str] = mapped_column(sa.String(64))
+    project_id: Mapped[str] = mapped_column(sa.String(64))
+    file_id: Mapped[str] = mapped_column(sa.ForeignKey("files.id"))
+    display_name: Mapped[str] = mapped_column(sa.String(1024))
+    unique_id: Mapped[str] = mapped_column(sa.String(1024))
+    metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSONType)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        sa.DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+    deleted_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+
+    __table_args__ = (sa.Index("ix_directory_files_dir_seq", "directory_id", "seq"),)
+
+
+class BatchJob(Base):
+    __tablename__ = "batch_jobs"
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    project_id: Mapped[str] = mapped_column(sa.String(64))
+    job_type: Mapped[str] = mapped_column(sa.String(16))
+    status: Mapped[str] = mapped_column(sa.String(16), default="pending")
+    directory_id: Mapped[str | None] = mapped_column(sa.String(64))
+    # The job config as the client sent it, with secrets replaced by a marker.
+    job_config: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    # Secrets (signing secrets, webhook headers) encrypted with the server key.
+    secrets: Mapped[str | None] = mapped_column(sa.Text)
+    parameters_hash: Mapped[str] = mapped_column(sa.String(64))
+    classifier_job_id: Mapped[str | None] = mapped_column(sa.String(64))
+    page_size: Mapped[int] = mapped_column(sa.Integer)
+    continue_as_new_threshold: Mapped[int] = mapped_column(sa.Integer)
+    total_items: Mapped[int] = mapped_column(sa.Integer, default=0)
+    # Dispatch bookkeeping: how far items have been materialised and pages published.
+    materialized_items: Mapped[int] = mapped_column(sa.Integer, default=0)
+    directory_cursor: Mapped[int] = mapped_column(SeqType, default=0)
+    directory_snapshot_seq: Mapped[int] = mapped_column(SeqType, default=0)
+    pages_published: Mapped[int] = mapped_column(sa.Integer, default=0)
+    pages_done: Mapped[int] = mapped_column(sa.Integer, default=0)
+    # Counts cached by page callbacks and finalisation (recomputed from item rows there).
+    processed_items: Mapped[int] = mapped_column(sa.Integer, default=0)
+    failed_items: Mapped[int] = mapped_column(sa.Integer, default=0)
+    skipped_items: Mapped[int] = mapped_column(sa.Integer, default=0)
+    cancelled_items: Mapped[int] = mapped_column(sa.Integer, default=0)
+    error_message: Mapped[str | None] = mapped_column(sa.Text)
+    cancel_reason: Mapped[str | None] = mapped_column(sa.Text)
+    retry_of: Mapped[str | None] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        sa.DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+    started_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+
+    __table_args__ = (
+        sa.Index("ix_batch_jobs_project_created", "project_id", "created_at"),
+        sa.Index("ix_batch_jobs_status", "status"),
+    )
+
+
+class JobItem(Base):
+    __tablename__ = "job_items"
+    seq: Mapped[int] = mapped_column(SeqType, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(sa.String(64))
+    project_id: Mapped[str] = mapped_column(sa.String(64))
+    position: Mapped[int] = mapped_column(sa.Integer)
+    # The client's item id: a directory file id (batches) or a file id (classifier jobs).
+    item_id: Mapped[str] = mapped_column(sa.String(64))
+    file_id: Mapped[str | None] = mapped_column(sa.String(64))
+    item_name: Mapped[str] = mapped_column(sa.String(1024))
+    status: Mapped[str] = mapped_column(sa.String(16), default="pending")
+    skip_reason: Mapped[str | None] = mapped_column(sa.String(64))
+    error_message: Mapped[str | None] = mapped_column(sa.Text)
+    attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    lease_until: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    # Per-item engine job id: GET /api/v2/parse/{result_job_id} for parse batches.
+    result_job_id: Mapped[str] = mapped_column(sa.String(64), unique=True, default=new_id)
+    result_id: Mapped[str | None] = mapped_column(sa.String(64))
+    started_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(
+        sa.DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+    __table_args__ = (
+        sa.UniqueConstraint("job_id", "position", name="uq_job_items_job_position"),
+        sa.Index("ix_job_items_job_status", "job_id", "status"),
+        sa.Index("ix_job_items_item", "item_id"),
+        sa.Index("ix_job_items_status_lease", "status", "lease_until"),
+    )
+
+
+class ProcessingResult(Base):
+    """Lineage: one row per processing of one item in one job."""
+
+    __tablename__ = "processing_results"
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    project_id: Mapped[str] = mapped_column(sa.String(64))
+    job_id: Mapped[str] = mapped_column(sa.String(64))
+    item_id: Mapped[str] = mapped_column(sa.String(64))
+    file_id: Mapped[str | None] = mapped_column(sa.String(64))
+    file_sha256: Mapped[str] = mapped_column(sa.String(64))
+    job_type: Mapped[str] = mapped_column(sa.String(16))
+    parameters_hash: Mapped[str] = mapped_column(sa.String(64))
+    output_key: Mapped[str] = mapped_column(sa.String(300))
+    output_metadata: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    # False when the job asked for do_not_cache: never reused by a later batch.
+    cacheable: Mapped[bool] = mapped_column(sa.Boolean, default=True)
+    processed_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (
+        # At most one lineage record per item per job, however often a task is redelivered.
+        sa.UniqueConstraint("job_id", "item_id", name="uq_processing_results_job_item"),
+        sa.Index(
+            "ix_processing_results_dedup", "project_id", "file_sha256", "job_type",
+            "parameters_hash",
+        ),
+        sa.Index("ix_processing_results_item", "item_id"),
+    )
+
+
+class ClassifierJob(Base):
+    __tablename__ = "classifier_jobs"
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    project_id: Mapped[str] = mapped_column(sa.String(64), index=True)
+    batch_job_id: Mapped[str | None] = mapped_column(sa.String(64))
+    rules: Mapped[list[Any]] = mapped_column(JSONType)
+    mode: Mapped[str] = mapped_column(sa.String(16), default="FAST")
+    parsing_configuration: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    user_id: Mapped[str | None] = mapped_column(sa.String(200))
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        sa.DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+
+class WebhookDelivery(Base):
+    """Outbox: written in the transaction that changes a job's status."""
+
+    __tablename__ = "webhook_deliveries"
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True, default=new_id)
+    job_id: Mapped[str] = mapped_column(sa.String(64), index=True)
+    project_id: Mapped[str] = mapped_column(sa.String(64))
+    config_index: Mapped[int] = mapped_column(sa.Integer)
+    event_type: Mapped[str] = mapped_column(sa.String(64))
+    url: Mapped[str] = mapped_column(sa.Text)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    status: Mapped[str] = mapped_column(sa.String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    last_status_code: Mapped[int | None] = mapped_column(sa.Integer)
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+
+    __table_args__ = (sa.Index("ix_webhook_deliveries_status_next", "status", "next_attempt_at"),)
+
+
+class WebhookAttempt(Base):
+    __tablename__ = "webhook_attempts"
+    id: Mapped[int] = mapped_column(SeqType, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[str] = mapped_column(sa.String(64), index=True)
+    attempt: Mapped[int] = mapped_column(sa.Integer)
+    status_code: Mapped[int | None] = mapped_column(sa.Integer)
+    latency_ms: Mapped[float | None] = mapped_column(sa.Float)
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    attempted_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+
+class IdempotencyKey(Base):
+    __tablename__ = "idempotency_keys"
+    project_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    body_hash: Mapped[str] = mapped_column(sa.String(64))
+    job_id: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+
+class Blob(Base):
+    """File bytes for the database storage backend, in chunks so nothing is held whole."""
+
+    __tablename__ = "blobs"
+    key: Mapped[str] = mapped_column(sa.String(300), primary_key=True)
+    chunk: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(sa.LargeBinary)

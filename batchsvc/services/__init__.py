@@ -1,0 +1,1 @@
+"""Business rules, called by the API and by the tasks alike; no Flask or Celery in here."""

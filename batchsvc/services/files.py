@@ -1,0 +1,142 @@
+"""Files: stored bytes plus metadata; content is served through short-lived signed URLs."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from datetime import UTC, datetime
+from typing import Any, BinaryIO
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from batchsvc import storage as storage_mod
+from batchsvc.models import StoredFile, new_id, utcnow
+from batchsvc.services.errors import NotFound, TooLarge
+from batchsvc.services.paging import decode_token, encode_token
+from batchsvc.services.secrets import _fernet
+from batchsvc.settings import get_settings
+
+SNIFF_BYTES = 8192
+
+
+def sniff_type(head: bytes, name: str) -> str:
+    """Detect a file's type from its first bytes; the name is only a last resort."""
+    if head.startswith(b"%PDF"):
+        return "pdf"
+    if head.startswith(b"\x89PNG"):
+        return "png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        return "tiff"
+    if head.startswith(b"PK\x03\x04"):
+        for marker, kind in ((b"word/", "docx"), (b"ppt/", "pptx"), (b"xl/", "xlsx")):
+            if marker in head:
+                return kind
+        return name.rsplit(".", 1)[-1].lower() if "." in name else "zip"
+    stripped = head.lstrip()[:200].lower()
+    if stripped.startswith((b"<!doctype html", b"<html")) or b"<body" in stripped:
+        return "html"
+    if stripped.startswith(b"<?xml"):
+        return "xml"
+    if stripped.startswith((b"{", b"[")):
+        return "json"
+    return name.rsplit(".", 1)[-1].lower() if "." in name else "txt"
+
+
+class _Sniffer:
+    """Wrap an upload stream to remember its first bytes while it is copied to storage."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream, self.head = stream, b""
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self.stream.read(size)
+        if len(self.head) < SNIFF_BYTES:
+            self.head += chunk[: SNIFF_BYTES - len(self.head)]
+        return chunk
+
+
+def store_upload(
+    session: Session, project_id: str, name: str, stream: BinaryIO, *,
+    purpose: str | None = None, external_file_id: str | None = None,
+) -> StoredFile:
+    settings = get_settings()
+    file_id = new_id()
+    key = f"files/{project_id}/{file_id}"
+    sniffer = _Sniffer(stream)
+    try:
+        size, digest = storage_mod.get_storage().put_stream(
+            key, sniffer, limit=settings.max_upload_bytes)  # type: ignore[arg-type]
+    except storage_mod.TooLarge as exc:
+        raise TooLarge(f"upload_file is larger than the limit of {exc.limit} bytes") from exc
+    row = StoredFile(
+        id=file_id, project_id=project_id, name=name, size=size, sha256=digest,
+        storage_key=key, content_type=sniff_type(sniffer.head, name), purpose=purpose,
+        external_file_id=external_file_id,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def get_file(session: Session, project_id: str, file_id: str) -> StoredFile:
+    row = session.get(StoredFile, file_id)
+    if row is None or row.project_id != project_id or row.deleted_at is not None:
+        raise NotFound(f"file {file_id} not found")
+    return row
+
+
+def delete_file(session: Session, project_id: str, file_id: str) -> None:
+    get_file(session, project_id, file_id).deleted_at = utcnow()
+
+
+def list_files(session: Session, project_id: str, query: dict[str, Any]) -> dict[str, Any]:
+    stmt = sa.select(StoredFile).where(
+        StoredFile.project_id == project_id, StoredFile.deleted_at.is_(None))
+    if query.get("file_name"):
+        stmt = stmt.where(StoredFile.name == query["file_name"])
+    if query.get("external_file_id"):
+        stmt = stmt.where(StoredFile.external_file_id == query["external_file_id"])
+    if query.get("file_ids"):
+        stmt = stmt.where(StoredFile.id.in_(query["file_ids"]))
+    offset = decode_token(query.get("page_token"))
+    size = query.get("page_size") or 100
+    rows = session.scalars(
+        stmt.order_by(StoredFile.created_at, StoredFile.id).offset(offset).limit(size + 1)).all()
+    return {
+        "items": [file_view(r) for r in rows[:size]],
+        "next_page_token": encode_token(offset + size) if len(rows) > size else None,
+    }
+
+
+def file_view(row: StoredFile) -> dict[str, Any]:
+    return {
+        "id": row.id, "name": row.name, "project_id": row.project_id,
+        "created_at": row.created_at, "updated_at": row.created_at,
+        "last_modified_at": row.created_at, "external_file_id": row.external_file_id,
+        "file_size": row.size, "file_type": row.content_type, "purpose": row.purpose,
+    }
+
+
+def _sign(file_id: str, expires: int) -> str:
+    # Derive the URL key from the server key so a leaked URL cannot be re-signed.
+    key = hashlib.sha256(b"download:" + _fernet()._signing_key).digest()  # noqa: SLF001
+    return hmac.new(key, f"{file_id}:{expires}".encode(), hashlib.sha256).hexdigest()
+
+
+def presigned_url(base_url: str, file_id: str, ttl_seconds: int = 3600) -> dict[str, Any]:
+    expires = int(time.time()) + ttl_seconds
+    return {
+        "url": f"{base_url.rstrip('/')}/api/v1/beta/files/{file_id}/download"
+               f"?expires={expires}&signature={_sign(file_id, expires)}",
+        "expires_at": datetime.fromtimestamp(expires, UTC),
+    }
+
+
+def check_download(file_id: str, expires: str | None, signature: str | None) -> bool:
+    if not expires or not signature or not expires.isdigit() or int(expires) < time.time():
+        return False
+    return hmac.compare_digest(_sign(file_id, int(expires)), signature)

@@ -1,0 +1,232 @@
+"""The state machine of a batch, as SQL on the job and item rows.
+
+Every function here is safe to run twice: claims are conditional UPDATEs, so a redelivered
+message or a second worker changes nothing the first one already did.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from batchsvc.models import BatchJob, DirectoryFile, JobItem, ProcessingResult, StoredFile, utcnow
+from batchsvc.services.batches import TERMINAL_ITEM, insert_items, item_counts
+from batchsvc.webhooks.outbox import record_event
+
+ACTIVE = ("dispatched", "running")
+
+
+def claim_dispatch(session: Session, job_id: str) -> BatchJob | None:
+    """pending -> dispatched; returns the job if it is (now) dispatchable or cancelled."""
+    session.execute(
+        sa.update(BatchJob).where(BatchJob.id == job_id, BatchJob.status == "pending")
+        .values(status="dispatched", updated_at=utcnow())
+    )
+    return session.get(BatchJob, job_id)
+
+
+def _materialize_directory_page(session: Session, job: BatchJob, status: str) -> int:
+    rows = session.execute(
+        sa.select(DirectoryFile.seq, DirectoryFile.id, DirectoryFile.file_id,
+                  DirectoryFile.display_name)
+        .where(DirectoryFile.directory_id == job.directory_id,
+               DirectoryFile.seq > job.directory_cursor,
+               DirectoryFile.seq <= job.directory_snapshot_seq,
+               DirectoryFile.deleted_at.is_(None))
+        .order_by(DirectoryFile.seq).limit(job.page_size)
+    ).all()
+    insert_items(session, job, [(r.id, r.file_id, r.display_name) for r in rows],
+                 start=job.materialized_items, status=status)
+    job.materialized_items += len(rows)
+    if rows:
+        job.directory_cursor = rows[-1].seq
+    if len(rows) < job.page_size:
+        # Files deleted since the job was created: the snapshot is exhausted.
+        job.total_items = job.materialized_items
+    return len(rows)
+
+
+def claim_next_page(session: Session, job_id: str) -> tuple[int, list[int]] | None:
+    """Claim the next unpublished page of an active job; return (page_no, item seqs)."""
+    job = session.execute(
+        sa.select(BatchJob).where(BatchJob.id == job_id).with_for_update()
+    ).scalar_one_or_none()
+    if job is None or job.status not in ACTIVE:
+        return None
+    page_no = job.pages_published
+    start = page_no * job.page_size
+    if start >= job.total_items:
+        return None
+    if job.directory_id and job.materialized_items <= start:
+        _materialize_directory_page(session, job, "pending")
+    job.pages_published = page_no + 1
+    seqs = list(session.scalars(
+        sa.select(JobItem.seq).where(JobItem.job_id == job_id, JobItem.position >= start,
+                                     JobItem.position < start + job.page_size,
+                                     JobItem.status == "pending")
+        .order_by(JobItem.position)
+    ))
+    return page_no, seqs
+
+
+def cancel_unmaterialized(session: Session, job_id: str) -> bool:
+    """For a cancelled directory job, write the remaining items as cancelled, one page a call.
+
+    Returns True while more pages remain, so callers can continue in a fresh message."""
+    job = session.execute(
+        sa.select(BatchJob).where(BatchJob.id == job_id).with_for_update()
+    ).scalar_one_or_none()
+    if job is None or job.status != "cancelled" or not job.directory_id:
+        return False
+    if job.materialized_items >= job.total_items:
+        return False
+    _materialize_directory_page(session, job, "cancelled")
+    return job.materialized_items < job.total_items
+
+
+@dataclass
+class ClaimedItem:
+    seq: int
+    job_id: str
+    item_id: str
+    file_id: str | None
+    item_name: str
+    attempts: int
+    project_id: str
+
+
+def claim_item(session: Session, seq: int, lease_seconds: int) -> ClaimedItem | None:
+    """pending -> processing (or re-claim an expired lease); None when another owns it."""
+    now = utcnow()
+    live_job = sa.select(BatchJob.id).where(BatchJob.id == JobItem.job_id,
+                                            BatchJob.status != "cancelled").exists()
+    row = session.execute(
+        sa.update(JobItem)
+        .where(JobItem.seq == seq, live_job,
+               sa.or_(JobItem.status == "pending",
+                      sa.and_(JobItem.status == "processing", JobItem.lease_until < now)))
+        .values(status="processing", attempts=JobItem.attempts + 1, started_at=now,
+                lease_until=now + timedelta(seconds=lease_seconds), updated_at=now)
+        .returning(JobItem.seq, JobItem.job_id, JobItem.item_id, JobItem.file_id,
+                   JobItem.item_name, JobItem.attempts, JobItem.project_id)
+    ).first()
+    return ClaimedItem(*row) if row else None
+
+
+def mark_running(session: Session, job_id: str) -> bool:
+    """dispatched -> running at the first claimed item; True for the one caller that moved it."""
+    moved = session.execute(
+        sa.update(BatchJob).where(BatchJob.id == job_id, BatchJob.status == "dispatched")
+        .values(status="running", started_at=utcnow(), updated_at=utcnow())
+    ).rowcount
+    if moved:
+        record_event(session, session.get(BatchJob, job_id), "running")  # type: ignore[arg-type]
+    return bool(moved)
+
+
+def finish_item(
+    session: Session, seq: int, status: str, *, error: str | None = None,
+    skip_reason: str | None = None, result_id: str | None = None,
+) -> bool:
+    """processing -> a terminal status; False if the item was not ours any more."""
+    now = utcnow()
+    return bool(session.execute(
+        sa.update(JobItem).where(JobItem.seq == seq, JobItem.status == "processing")
+        .values(status=status, error_message=error, skip_reason=skip_reason,
+                result_id=result_id, completed_at=now, lease_until=None, updated_at=now)
+    ).rowcount)
+
+
+def find_cached_result(
+    session: Session, project_id: str, sha256: str, job_type: str, params_hash: str
+) -> str | None:
+    return session.scalar(
+        sa.select(ProcessingResult.id).where(
+            ProcessingResult.project_id == project_id, ProcessingResult.file_sha256 == sha256,
+            ProcessingResult.job_type == job_type, ProcessingResult.parameters_hash == params_hash,
+            ProcessingResult.cacheable.is_(True))
+        .order_by(ProcessingResult.processed_at.desc()).limit(1)
+    )
+
+
+def file_for_item(session: Session, file_id: str | None) -> StoredFile | None:
+    if file_id is None:
+        return None
+    row = session.get(StoredFile, file_id)
+    return None if row is None or row.deleted_at is not None else row
+
+
+def refresh_counts(session: Session, job: BatchJob) -> dict[str, int]:
+    counts = item_counts(session, job.id)
+    job.processed_items = counts.get("completed", 0)
+    job.failed_items = counts.get("failed", 0)
+    job.skipped_items = counts.get("skipped", 0)
+    job.cancelled_items = counts.get("cancelled", 0)
+    return counts
+
+
+def advance(session: Session, job_id: str) -> str:
+    """After a page: refresh counts and finalise if every item is terminal.
+
+    Returns "finalized", "cancelled-final", "more" (pages remain) or "busy" (items in flight).
+    """
+    job = session.execute(
+        sa.select(BatchJob).where(BatchJob.id == job_id).with_for_update()
+    ).scalar_one_or_none()
+    if job is None:
+        return "missing"
+    counts = refresh_counts(session, job)
+    open_items = counts.get("pending", 0) + counts.get("processing", 0)
+    if job.status == "cancelled":
+        if open_items == 0 and job.materialized_items >= job.total_items:
+            if job.completed_at is None:
+                job.completed_at = utcnow()
+            return "cancelled-final"
+        return "busy" if open_items else "more"
+    if job.status not in ACTIVE:
+        return "done"
+    if job.pages_published * job.page_size < job.total_items:
+        return "more"
+    if open_items:
+        return "busy"
+    terminal = sum(counts.get(s, 0) for s in TERMINAL_ITEM)
+    if terminal < job.total_items:
+        return "busy"
+    _finalize(session, job)
+    return "finalized"
+
+
+def _finalize(session: Session, job: BatchJob) -> None:
+    now = utcnow()
+    all_failed = job.total_items > 0 and job.failed_items == job.total_items
+    job.status = "failed" if all_failed else "completed"
+    job.completed_at, job.updated_at = now, now
+    if job.started_at is None:
+        job.started_at = now
+    if all_failed:
+        job.error_message = "every item failed"
+        record_event(session, job, "error")
+    elif job.failed_items:
+        record_event(session, job, "partial_success")
+    else:
+        record_event(session, job, "success")
+
+
+def stale_items(session: Session, now: datetime, limit: int = 1000) -> list[Any]:
+    """Items whose lease ran out: a lost message (pending) or a dead worker (processing)."""
+    return session.execute(
+        sa.select(JobItem.seq, JobItem.job_id, JobItem.status, JobItem.attempts)
+        .where(JobItem.status.in_(("pending", "processing")), JobItem.lease_until < now)
+        .limit(limit)
+    ).all()
+
+
+def lease_pending(session: Session, seqs: list[int], seconds: int) -> None:
+    """Stamp published items with the time by which a worker should have claimed them."""
+    if seqs:
+        session.execute(sa.update(JobItem).where(JobItem.seq.in_(seqs))
+                        .values(lease_until=utcnow() + timedelta(seconds=seconds)))

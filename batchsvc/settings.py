@@ -1,0 +1,138 @@
+"""One settings object for the API, the workers and the CLI: code defaults, overridden by
+``BATCHSVC_*`` environment variables. The embedded default needs none of them."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def _coerce(raw: str, kind: type) -> Any:
+    if kind is bool:
+        return raw.strip().lower() in _TRUE
+    if kind is int:
+        return int(raw)
+    if kind is float:
+        return float(raw)
+    return raw
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: str = "./.batchsvc"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Empty means "embedded": SQLite / filesystem broker / local files under data_dir.
+    database_url: str = ""
+    broker_url: str = ""
+    result_backend: str = ""
+    storage_url: str = ""
+    # Prefix for every broker and result key, so several deployments (or test runs) can share
+    # one Redis without seeing each other's messages.
+    namespace: str = ""
+    secret_key: str = ""
+    bootstrap_api_key: str = ""
+    default_project: str = "default"
+    max_upload_bytes: int = 100 * 1024 * 1024
+    max_body_bytes: int = 8 * 1024 * 1024
+    max_item_bytes: int = 100 * 1024 * 1024
+    default_page_size: int = 100
+    max_page_size: int = 1000
+    pages_in_flight: int = 2
+    item_lease_seconds: int = 900
+    item_max_attempts: int = 3
+    item_time_limit_seconds: int = 600
+    item_memory_limit_mb: int = 1536
+    sweep_interval_seconds: float = 30.0
+    redis_unacked_restore_interval: float = 2.0
+    worker_concurrency: int = 0
+    webhook_allow_private_networks: bool = False
+    webhook_timeout_seconds: float = 10.0
+    rate_limit_per_minute: int = 0
+    llm_base_url: str = ""
+    llm_api_key: str = ""
+    llm_model: str = ""
+    log_level: str = "INFO"
+    log_json: bool = True
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
+        env = dict(os.environ if env is None else env)
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name == "extra":
+                continue
+            raw = env.get(f"BATCHSVC_{f.name.upper()}")
+            if raw is not None and raw != "":
+                kind = type(f.default) if not callable(f.default) else str
+                values[f.name] = _coerce(raw, kind)
+        values.update(overrides)
+        return cls(**values)
+
+    # Derived values: one place decides what "embedded" means.
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir).expanduser().resolve()
+
+    @property
+    def embedded(self) -> bool:
+        return not self.database_url
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        url = self.database_url or f"sqlite:///{self.data_path / 'batchsvc.sqlite3'}"
+        if url.startswith("postgresql://") or url.startswith("postgres://"):
+            url = "postgresql+psycopg://" + url.split("://", 1)[1]
+        return url
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.sqlalchemy_url.startswith("postgresql")
+
+    @property
+    def celery_broker_url(self) -> str:
+        return self.broker_url or "filesystem://"
+
+    @property
+    def celery_result_backend(self) -> str:
+        if self.result_backend:
+            return self.result_backend
+        if self.broker_url.startswith("redis"):
+            return self.broker_url
+        if self.is_postgres:
+            return "db+" + self.sqlalchemy_url
+        return f"db+sqlite:///{self.data_path / 'celery-results.sqlite3'}"
+
+    @property
+    def resolved_storage_url(self) -> str:
+        if self.storage_url:
+            return self.storage_url
+        if self.is_postgres:
+            # Every worker on every host reaches the database already: no extra service.
+            return "db://"
+        return f"file://{self.data_path / 'files'}"
+
+    @property
+    def llm_configured(self) -> bool:
+        return bool(self.llm_base_url and self.llm_model)
+
+
+_current: Settings | None = None
+
+
+def get_settings() -> Settings:
+    global _current
+    if _current is None:
+        _current = Settings.from_env()
+    return _current
+
+
+def set_settings(settings: Settings | None) -> None:
+    """Replace the process-wide settings (tests, CLI flags)."""
+    global _current
+    _current = settings

@@ -1,0 +1,197 @@
+"""File bytes behind one small interface. Messages carry keys, never bytes.
+
+- ``file:///path``: a directory (the embedded default; a shared mount works for a fleet).
+- ``db://``: chunks in the ``blobs`` table of the service database, so a fleet needs no
+  service beyond Postgres and the broker (the default when the database is Postgres).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO, Protocol
+from urllib.parse import urlparse
+
+import sqlalchemy as sa
+
+CHUNK = 1024 * 1024
+
+
+class StorageError(Exception):
+    pass
+
+
+class TooLarge(StorageError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"file is larger than the limit of {limit} bytes")
+        self.limit = limit
+
+
+class Storage(Protocol):
+    def put_stream(self, key: str, stream: BinaryIO, limit: int | None = None) -> tuple[int, str]:
+        """Store a stream; return (size, sha256 hex). Raise TooLarge past ``limit`` bytes."""
+
+    def put_bytes(self, key: str, data: bytes) -> None: ...
+
+    def get_bytes(self, key: str) -> bytes: ...
+
+    def iter_chunks(self, key: str) -> Iterator[bytes]: ...
+
+    def delete(self, key: str) -> None: ...
+
+    def location(self, key: str) -> str: ...
+
+
+def _read_limited(stream: BinaryIO, limit: int | None) -> Iterator[bytes]:
+    total = 0
+    while True:
+        chunk = stream.read(CHUNK)
+        if not chunk:
+            return
+        total += len(chunk)
+        if limit is not None and total > limit:
+            raise TooLarge(limit)
+        yield chunk
+
+
+class FileStorage:
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / key).resolve()
+        if self.root.resolve() not in path.parents:
+            raise StorageError(f"invalid storage key {key!r}")
+        return path
+
+    def put_stream(self, key: str, stream: BinaryIO, limit: int | None = None) -> tuple[int, str]:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        digest, size = hashlib.sha256(), 0
+        # Write to a temporary name and rename, so a reader never sees half a file.
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for chunk in _read_limited(stream, limit):
+                    digest.update(chunk)
+                    size += len(chunk)
+                    out.write(chunk)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return size, digest.hexdigest()
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        import io
+
+        self.put_stream(key, io.BytesIO(data))
+
+    def get_bytes(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError as exc:
+            raise StorageError(f"stored object {key!r} is missing") from exc
+
+    def iter_chunks(self, key: str) -> Iterator[bytes]:
+        try:
+            fh = self._path(key).open("rb")
+        except FileNotFoundError as exc:
+            raise StorageError(f"stored object {key!r} is missing") from exc
+        with fh:
+            while chunk := fh.read(CHUNK):
+                yield chunk
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def location(self, key: str) -> str:
+        return self._path(key).as_uri()
+
+
+class DatabaseStorage:
+    def __init__(self, engine_getter) -> None:  # type: ignore[no-untyped-def]
+        self._engine_getter = engine_getter
+
+    @property
+    def _engine(self) -> sa.Engine:
+        return self._engine_getter()
+
+    def put_stream(self, key: str, stream: BinaryIO, limit: int | None = None) -> tuple[int, str]:
+        from batchsvc.models import Blob
+
+        digest, size = hashlib.sha256(), 0
+        table = Blob.__table__
+        with self._engine.begin() as conn:
+            conn.execute(table.delete().where(table.c.key == key))
+            for index, chunk in enumerate(_read_limited(stream, limit)):
+                digest.update(chunk)
+                size += len(chunk)
+                conn.execute(table.insert().values(key=key, chunk=index, data=chunk))
+        return size, digest.hexdigest()
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        import io
+
+        self.put_stream(key, io.BytesIO(data))
+
+    def iter_chunks(self, key: str) -> Iterator[bytes]:
+        from batchsvc.models import Blob
+
+        table = Blob.__table__
+        index, found = 0, False
+        # One chunk per query keeps memory flat however large the object is.
+        while True:
+            with self._engine.connect() as conn:
+                row = conn.execute(
+                    sa.select(table.c.data).where(table.c.key == key, table.c.chunk == index)
+                ).first()
+            if row is None:
+                break
+            found = True
+            yield bytes(row[0])
+            index += 1
+        if not found:
+            raise StorageError(f"stored object {key!r} is missing")
+
+    def get_bytes(self, key: str) -> bytes:
+        return b"".join(self.iter_chunks(key))
+
+    def delete(self, key: str) -> None:
+        from batchsvc.models import Blob
+
+        table = Blob.__table__
+        with self._engine.begin() as conn:
+            conn.execute(table.delete().where(table.c.key == key))
+
+    def location(self, key: str) -> str:
+        return f"db://blobs/{key}"
+
+
+_storage: Storage | None = None
+_storage_url: str | None = None
+
+
+def storage_from_url(url: str) -> Storage:
+    parsed = urlparse(url)
+    if parsed.scheme == "file":
+        return FileStorage(parsed.path)
+    if parsed.scheme == "db":
+        from batchsvc.db import get_engine
+
+        return DatabaseStorage(get_engine)
+    raise StorageError(f"unsupported BATCHSVC_STORAGE_URL scheme {parsed.scheme!r}")
+
+
+def get_storage() -> Storage:
+    global _storage, _storage_url
+    from batchsvc.settings import get_settings
+
+    url = get_settings().resolved_storage_url
+    if _storage is None or _storage_url != url:
+        _storage, _storage_url = storage_from_url(url), url
+    return _storage

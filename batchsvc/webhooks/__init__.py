@@ -1,0 +1,1 @@
+"""Webhook events: an outbox written with each job status change, delivered by a task."""

@@ -1,0 +1,116 @@
+"""Directories and directory files (llama-cloud 2.13.0 ``beta.directories``)."""
+
+from __future__ import annotations
+
+from marshmallow import EXCLUDE, Schema, fields
+from marshmallow.validate import Length, OneOf
+
+from schemas.common import CursorQuery
+
+METADATA_VALUE = fields.Raw(allow_none=True)
+
+
+class DirectoryCreateSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    name = fields.String(required=True, validate=Length(min=1, max=1024))
+    description = fields.String(allow_none=True, validate=Length(max=10_000))
+    system_metadata = fields.Dict(keys=fields.String(), allow_none=True)
+    type = fields.String(load_default="user", validate=OneOf(["ephemeral", "user"]))
+
+
+class DirectoryUpdateSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    name = fields.String(allow_none=True, validate=Length(min=1, max=1024))
+    description = fields.String(allow_none=True, validate=Length(max=10_000))
+
+
+class DirectoryListQuery(CursorQuery):
+    include_deleted = fields.Boolean(load_default=False)
+    name = fields.String(allow_none=True)
+
+
+class DirectorySchema(Schema):
+    id = fields.String()
+    name = fields.String()
+    project_id = fields.String()
+    created_at = fields.AwareDateTime(allow_none=True)
+    deleted_at = fields.AwareDateTime(allow_none=True)
+    description = fields.String(allow_none=True)
+    expires_at = fields.AwareDateTime(allow_none=True)
+    system_metadata = fields.Dict(allow_none=True)
+    type = fields.String(allow_none=True)
+    updated_at = fields.AwareDateTime(allow_none=True)
+
+
+class DirectoryFileAddSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    file_id = fields.String(required=True, validate=Length(min=1, max=64))
+    display_name = fields.String(allow_none=True, validate=Length(min=1, max=1024))
+    metadata = fields.Dict(keys=fields.String(), values=METADATA_VALUE, allow_none=True)
+    unique_id = fields.String(allow_none=True, validate=Length(min=1, max=1024))
+
+
+class DirectoryFileUpdateSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    display_name = fields.String(allow_none=True, validate=Length(min=1, max=1024))
+    metadata = fields.Dict(keys=fields.String(), values=METADATA_VALUE, allow_none=True)
+    target_directory_id = fields.String(allow_none=True)
+    unique_id = fields.String(allow_none=True, validate=Length(min=1, max=1024))
+
+
+class DirectoryFileUploadForm(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    display_name = fields.String(allow_none=True, validate=Length(min=1, max=1024))
+    external_file_id = fields.String(allow_none=True, validate=Length(max=1024))
+    metadata = fields.String(allow_none=True, validate=Length(max=100_000))
+    unique_id = fields.String(allow_none=True, validate=Length(min=1, max=1024))
+
+
+class DirectoryFileListQuery(CursorQuery):
+    display_name = fields.String(allow_none=True)
+    display_name_contains = fields.String(allow_none=True)
+    file_id = fields.String(allow_none=True)
+    unique_id = fields.String(allow_none=True)
+    include_deleted = fields.Boolean(load_default=False)
+
+
+class PresignedUrlSchema(Schema):
+    url = fields.String()
+    expires_at = fields.AwareDateTime()
+    form_fields = fields.Dict(allow_none=True)
+
+
+class DirectoryFileSchema(Schema):
+    id = fields.String()
+    directory_id = fields.String()
+    display_name = fields.String()
+    project_id = fields.String()
+    unique_id = fields.String()
+    created_at = fields.AwareDateTime(allow_none=True)
+    deleted_at = fields.AwareDateTime(allow_none=True)
+    download_url = fields.Nested(PresignedUrlSchema, allow_none=True)
+    file_id = fields.String(allow_none=True)
+    metadata = fields.Dict(allow_none=True)
+    updated_at = fields.AwareDateTime(allow_none=True)
+
+
+class DirectoryListSchema(Schema):
+    items = fields.List(fields.Nested(DirectorySchema))
+    next_page_token = fields.String(allow_none=True)
+    total_size = fields.Integer(allow_none=True)
+
+
+class DirectoryFileListSchema(Schema):
+    items = fields.List(fields.Nested(DirectoryFileSchema))
+    next_page_token = fields.String(allow_none=True)
+    total_size = fields.Integer(allow_none=True)

@@ -1,0 +1,129 @@
+"""The Celery app, configured from the same settings as the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_process_init
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from batchsvc.settings import Settings, get_settings
+
+QUEUES = ("parse", "classify", "control", "webhooks")
+ITEM_TASKS = {"parse": "batchsvc.parse_item", "classify": "batchsvc.classify_item"}
+
+
+def queue_name(kind: str, settings: Settings | None = None) -> str:
+    """Queues carry the namespace so deployments (and test runs) can share one broker."""
+    settings = settings or get_settings()
+    return f"{settings.namespace}{kind}"
+
+
+def configure(app: Celery, settings: Settings) -> None:
+    longest_item = settings.item_time_limit_seconds + 60
+    transport: dict[str, Any] = {}
+    broker = settings.celery_broker_url
+    if broker.startswith("redis"):
+        transport = {
+            # Redelivery of a dead worker's tasks waits for visibility_timeout: keep it just
+            # above the longest item, and sweep unacked messages often (CELERY_NOTES §1, C).
+            "visibility_timeout": max(longest_item, settings.item_lease_seconds) + 60,
+            "unacked_restore_interval": settings.redis_unacked_restore_interval,
+            "unacked_restore_throttle": 1,
+        }
+    elif broker.startswith("filesystem"):
+        queue_dir = settings.data_path / "broker"
+        (queue_dir / "queue").mkdir(parents=True, exist_ok=True)
+        (queue_dir / "processed").mkdir(parents=True, exist_ok=True)
+        transport = {
+            "data_folder_in": str(queue_dir / "queue"),
+            "data_folder_out": str(queue_dir / "queue"),
+            "processed_folder": str(queue_dir / "processed"),
+            "store_processed": False,
+        }
+    q = {kind: queue_name(kind, settings) for kind in QUEUES}
+    app.conf.update(
+        broker_url=broker,
+        result_backend=settings.celery_result_backend,
+        broker_transport_options=transport,
+        broker_connection_retry_on_startup=True,
+        task_default_queue=q["control"],
+        task_routes={
+            "batchsvc.parse_item": {"queue": q["parse"]},
+            "batchsvc.classify_item": {"queue": q["classify"]},
+            "batchsvc.deliver_webhook": {"queue": q["webhooks"]},
+            "batchsvc.*": {"queue": q["control"]},
+        },
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_acks_on_failure_or_timeout=True,
+        worker_prefetch_multiplier=1,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        result_expires=6 * 3600,
+        result_extended=False,
+        task_send_sent_event=True,
+        worker_send_task_events=True,
+        worker_hijack_root_logger=False,
+        worker_cancel_long_running_tasks_on_connection_loss=True,
+        beat_schedule={
+            "sweep": {"task": "batchsvc.sweep", "schedule": settings.sweep_interval_seconds},
+        },
+        beat_schedule_filename=str(settings.data_path / "celerybeat-schedule"),
+        timezone="UTC",
+    )
+    if broker.startswith("amqp"):
+        # RabbitMQ closes the channel of a task unacked past consumer_timeout (celery#6760).
+        app.conf.broker_transport_options = {"confirm_publish": True}
+
+
+def make_celery(settings: Settings | None = None) -> Celery:
+    settings = settings or get_settings()
+    app = Celery("batchsvc")
+    configure(app, settings)
+    return app
+
+
+celery_app = make_celery()
+
+
+def reconfigure(settings: Settings) -> None:
+    """Point the process-wide app at new settings (tests and the CLI)."""
+    configure(celery_app, settings)
+
+
+def send(name: str, *args: Any, **options: Any) -> None:
+    celery_app.send_task(name, args=args, **options)
+
+
+def _send_outbox(session: Session) -> None:
+    ids = session.info.pop("outbox", None)
+    if not ids:
+        return
+    for delivery_id in ids:
+        try:
+            send("batchsvc.deliver_webhook", delivery_id)
+        except Exception:  # noqa: BLE001 - the sweeper re-sends what could not be sent now
+            return
+
+
+@event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    # Enqueue only after the rows exist: a delivery task never races its transaction.
+    _send_outbox(session)
+
+
+@event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    session.info.pop("outbox", None)
+
+
+@worker_process_init.connect
+def _fresh_connections(**_: Any) -> None:
+    # A forked pool child must not share the parent's database connections.
+    from batchsvc.db import reset_engine
+
+    reset_engine()

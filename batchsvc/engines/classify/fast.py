@@ -1,0 +1,128 @@
+"""FAST mode: offline zero-shot classification with the packaged MiniLM encoder."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .embed import MAX_CHARS, DocEmbeddings, embed_documents, rule_views
+from .model import Encoder, get_encoder
+from .result import Classification
+from .rules import Rule
+from .scoring import (
+    MATCH_THRESHOLD,
+    TEMPERATURE,
+    TEMPERATURE_REFINED,
+    RuleSpace,
+    fit_confidence,
+    fit_scores,
+    probabilities,
+    refine_with_batch,
+    rule_scores,
+)
+
+SNIPPET_CHARS = 160
+MAX_PASSAGES = 2
+
+
+def classify_fast(
+    texts: Sequence[str], rules: Sequence[Rule], encoder: Encoder | None = None,
+    refine: bool = True,
+) -> list[Classification]:
+    """Classify every text against the (already validated) rules."""
+    if not texts:
+        return []
+    encoder = encoder or get_encoder()
+    space = RuleSpace.from_views(rule_views(encoder, rules))
+    emb = embed_documents(encoder, texts)
+    scores = rule_scores(emb.doc, space)
+    fit = fit_scores(emb.doc, space, emb.chunks, emb.owner)
+    matched = (fit.max(axis=1) >= MATCH_THRESHOLD) & ~emb.empty
+    refinement = refine_with_batch(emb.doc, scores, matched, space) if refine else None
+    temperature = TEMPERATURE
+    if refinement is not None:
+        scores, temperature = refinement.scores, TEMPERATURE_REFINED
+    probs = probabilities(scores, temperature)
+    # Chunk-level similarity, for quoting the passages that drove each decision.
+    chunk_scores = emb.chunks @ space.centred.T if len(emb.chunks) else None
+    out = []
+    for i, text in enumerate(texts):
+        out.append(
+            _explain(i, text, rules, scores[i], probs[i], fit[i], matched[i], emb,
+                     chunk_scores, refinement.used if refinement is not None else None)
+        )
+    return out
+
+
+def _explain(
+    i: int, text: str, rules: Sequence[Rule], scores: np.ndarray, probs: np.ndarray,
+    fit: np.ndarray, matched: bool, emb: DocEmbeddings, chunk_scores: np.ndarray | None,
+    refined_used: np.ndarray | None,
+) -> Classification:
+    notes: list[str] = []
+    if emb.truncated[i]:
+        notes.append(f"document longer than {MAX_CHARS} characters; only the start was read")
+    if emb.empty[i]:
+        return Classification(
+            None, 0.0, "The document contains no text to compare with the rules, so no rule "
+            "can be chosen.", "FAST", notes,
+        )
+    order = np.argsort(-scores)
+    best = int(order[0])
+    closest_fit = int(np.argmax(fit))
+    if not matched:
+        conf = float(1.0 - fit_confidence(fit[closest_fit]))
+        return Classification(
+            None, round(conf, 4),
+            f"No rule fits: the closest rule, '{rules[closest_fit].type}', has a similarity of "
+            f"{fit[closest_fit]:.2f} to the document, below the {MATCH_THRESHOLD:.2f} needed "
+            f"to count as a match (documents that match their rule typically score 0.15-0.45). "
+            f"Closest passage: {_passages(i, closest_fit, text, emb, chunk_scores, 1)}.",
+            "FAST", notes,
+        )
+    if len(rules) == 1:
+        # Nothing to rank against: the only evidence is how well the one rule fits.
+        conf = float(fit_confidence(fit[best]))
+        parts = [
+            f"Only one rule, '{rules[best].type}'; the document's similarity to it is "
+            f"{fit[best]:.2f}, above the {MATCH_THRESHOLD:.2f} match threshold."
+        ]
+    else:
+        conf = float(probs[best])
+        second = int(order[1])
+        parts = [
+            f"Closest rule: '{rules[best].type}' (score {scores[best]:.3f}), ahead of "
+            f"'{rules[second].type}' ({scores[second]:.3f}) by a margin of "
+            f"{scores[best] - scores[second]:.3f}."
+        ]
+        if conf < 0.6:
+            parts.append("The margin is small, so this is uncertain.")
+    parts.append(
+        f"Passages most like '{rules[best].type}': "
+        f"{_passages(i, best, text, emb, chunk_scores, MAX_PASSAGES)}."
+    )
+    if refined_used is not None and refined_used[best]:
+        parts.append(
+            f"Scores were refined with {int(refined_used[best])} confidently classified "
+            f"documents of this batch as examples of '{rules[best].type}'."
+        )
+    return Classification(rules[best].type, round(conf, 4), " ".join(parts), "FAST", notes)
+
+
+def _passages(
+    i: int, k: int, text: str, emb: DocEmbeddings, chunk_scores: np.ndarray | None, n: int
+) -> str:
+    """Quoted snippets of the document's chunks most similar to rule k, with their scores."""
+    if chunk_scores is None:
+        return "(none)"
+    idx = np.where(emb.owner == i)[0]
+    ranked = idx[np.argsort(-chunk_scores[idx, k])][:n]
+    quotes = []
+    for c in ranked:
+        start, end = emb.spans[c]
+        snippet = " ".join(text[start:end].split())
+        if len(snippet) > SNIPPET_CHARS:
+            snippet = snippet[: SNIPPET_CHARS - 1].rstrip() + "…"
+        quotes.append(f"\"{snippet}\" (chars {start}-{end}, score {chunk_scores[c, k]:.3f})")
+    return "; ".join(quotes) if quotes else "(none)"

@@ -128,10 +128,14 @@ class DatabaseStorage:
         table = Blob.__table__
         with self._engine.begin() as conn:
             conn.execute(table.delete().where(table.c.key == key))
+            index = -1
             for index, chunk in enumerate(_read_limited(stream, limit)):
                 digest.update(chunk)
                 size += len(chunk)
                 conn.execute(table.insert().values(key=key, chunk=index, data=chunk))
+            if index < 0:
+                # An empty file is one empty chunk, so "empty" is never read as "missing".
+                conn.execute(table.insert().values(key=key, chunk=0, data=b""))
         return size, digest.hexdigest()
 
     def put_bytes(self, key: str, data: bytes) -> None:

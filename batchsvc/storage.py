@@ -12,7 +12,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import IO, Protocol, cast
 from urllib.parse import urlparse
 
 import sqlalchemy as sa
@@ -31,7 +31,7 @@ class TooLarge(StorageError):
 
 
 class Storage(Protocol):
-    def put_stream(self, key: str, stream: BinaryIO, limit: int | None = None) -> tuple[int, str]:
+    def put_stream(self, key: str, stream: IO[bytes], limit: int | None = None) -> tuple[int, str]:
         """Store a stream; return (size, sha256 hex). Raise TooLarge past ``limit`` bytes."""
 
     def put_bytes(self, key: str, data: bytes) -> None: ...
@@ -45,7 +45,7 @@ class Storage(Protocol):
     def location(self, key: str) -> str: ...
 
 
-def _read_limited(stream: BinaryIO, limit: int | None) -> Iterator[bytes]:
+def _read_limited(stream: IO[bytes], limit: int | None) -> Iterator[bytes]:
     total = 0
     while True:
         chunk = stream.read(CHUNK)
@@ -68,7 +68,7 @@ class FileStorage:
             raise StorageError(f"invalid storage key {key!r}")
         return path
 
-    def put_stream(self, key: str, stream: BinaryIO, limit: int | None = None) -> tuple[int, str]:
+    def put_stream(self, key: str, stream: IO[bytes], limit: int | None = None) -> tuple[int, str]:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         digest, size = hashlib.sha256(), 0
@@ -121,11 +121,11 @@ class DatabaseStorage:
     def _engine(self) -> sa.Engine:
         return self._engine_getter()
 
-    def put_stream(self, key: str, stream: BinaryIO, limit: int | None = None) -> tuple[int, str]:
+    def put_stream(self, key: str, stream: IO[bytes], limit: int | None = None) -> tuple[int, str]:
         from batchsvc.models import Blob
 
         digest, size = hashlib.sha256(), 0
-        table = Blob.__table__
+        table = cast(sa.Table, Blob.__table__)
         with self._engine.begin() as conn:
             conn.execute(table.delete().where(table.c.key == key))
             index = -1
@@ -146,7 +146,7 @@ class DatabaseStorage:
     def iter_chunks(self, key: str) -> Iterator[bytes]:
         from batchsvc.models import Blob
 
-        table = Blob.__table__
+        table = cast(sa.Table, Blob.__table__)
         index, found = 0, False
         # One chunk per query keeps memory flat however large the object is.
         while True:
@@ -168,7 +168,7 @@ class DatabaseStorage:
     def delete(self, key: str) -> None:
         from batchsvc.models import Blob
 
-        table = Blob.__table__
+        table = cast(sa.Table, Blob.__table__)
         with self._engine.begin() as conn:
             conn.execute(table.delete().where(table.c.key == key))
 

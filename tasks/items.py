@@ -100,9 +100,10 @@ def _store(seq: int, claim: pipeline.ClaimedItem, job_type: str, params_hash: st
         except IntegrityError:
             # A previous run of this item stored its lineage before dying: keep that one.
             get_storage().delete(key)
-            result_id = session.scalar(sa.select(ProcessingResult.id).where(
+            existing = session.scalar(sa.select(ProcessingResult.id).where(
                 ProcessingResult.job_id == claim.job_id,
                 ProcessingResult.item_id == claim.item_id))
+            result_id = existing or result_id
         pipeline.finish_item(session, seq, "completed", result_id=result_id)
     return {"seq": seq, "status": "completed"}
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -87,11 +87,11 @@ def directory_file_view(row: DirectoryFile) -> dict[str, Any]:
 
 
 def _unique_id_taken(session: Session, directory_id: str, unique_id: str) -> bool:
-    return session.scalar(
-        sa.select(sa.func.count()).select_from(DirectoryFile).where(
+    found = session.scalar(
+        sa.select(DirectoryFile.seq).where(
             DirectoryFile.directory_id == directory_id, DirectoryFile.unique_id == unique_id,
-            DirectoryFile.deleted_at.is_(None))
-    ) > 0
+            DirectoryFile.deleted_at.is_(None)).limit(1))
+    return found is not None
 
 
 def add_file(
@@ -116,7 +116,7 @@ def add_file(
 
 
 def upload_file(
-    session: Session, project_id: str, directory_id: str, filename: str, stream: BinaryIO,
+    session: Session, project_id: str, directory_id: str, filename: str, stream: IO[bytes],
     form: dict[str, Any],
 ) -> DirectoryFile:
     get_directory(session, project_id, directory_id)

@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import time
 from datetime import UTC, datetime
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -49,7 +49,7 @@ def sniff_type(head: bytes, name: str) -> str:
 class _Sniffer:
     """Wrap an upload stream to remember its first bytes while it is copied to storage."""
 
-    def __init__(self, stream: BinaryIO) -> None:
+    def __init__(self, stream: IO[bytes]) -> None:
         self.stream, self.head = stream, b""
 
     def read(self, size: int = -1) -> bytes:
@@ -60,7 +60,7 @@ class _Sniffer:
 
 
 def store_upload(
-    session: Session, project_id: str, name: str, stream: BinaryIO, *,
+    session: Session, project_id: str, name: str, stream: IO[bytes], *,
     purpose: str | None = None, external_file_id: str | None = None,
 ) -> StoredFile:
     settings = get_settings()
@@ -69,7 +69,7 @@ def store_upload(
     sniffer = _Sniffer(stream)
     try:
         size, digest = storage_mod.get_storage().put_stream(
-            key, sniffer, limit=settings.max_upload_bytes)  # type: ignore[arg-type]
+            key, sniffer, limit=settings.max_upload_bytes)  # type: ignore[arg-type]  # duck-typed reader
     except storage_mod.TooLarge as exc:
         raise TooLarge(f"upload_file is larger than the limit of {exc.limit} bytes") from exc
     row = StoredFile(

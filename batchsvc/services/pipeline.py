@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from batchsvc.models import BatchJob, DirectoryFile, JobItem, ProcessingResult, StoredFile, utcnow
@@ -119,10 +120,10 @@ def claim_item(session: Session, seq: int, lease_seconds: int) -> ClaimedItem | 
 
 def mark_running(session: Session, job_id: str) -> bool:
     """dispatched -> running at the first claimed item; True for the one caller that moved it."""
-    moved = session.execute(
+    moved = cast(CursorResult[Any], session.execute(
         sa.update(BatchJob).where(BatchJob.id == job_id, BatchJob.status == "dispatched")
         .values(status="running", started_at=utcnow(), updated_at=utcnow())
-    ).rowcount
+    )).rowcount
     if moved:
         record_event(session, session.get(BatchJob, job_id), "running")  # type: ignore[arg-type]
     return bool(moved)
@@ -134,11 +135,11 @@ def finish_item(
 ) -> bool:
     """processing -> a terminal status; False if the item was not ours any more."""
     now = utcnow()
-    return bool(session.execute(
+    return bool(cast(CursorResult[Any], session.execute(
         sa.update(JobItem).where(JobItem.seq == seq, JobItem.status == "processing")
         .values(status=status, error_message=error, skip_reason=skip_reason,
                 result_id=result_id, completed_at=now, lease_until=None, updated_at=now)
-    ).rowcount)
+    )).rowcount)
 
 
 def find_cached_result(
@@ -218,11 +219,11 @@ def _finalize(session: Session, job: BatchJob) -> None:
 
 def stale_items(session: Session, now: datetime, limit: int = 1000) -> list[Any]:
     """Items whose lease ran out: a lost message (pending) or a dead worker (processing)."""
-    return session.execute(
+    return list(session.execute(
         sa.select(JobItem.seq, JobItem.job_id, JobItem.status, JobItem.attempts)
         .where(JobItem.status.in_(("pending", "processing")), JobItem.lease_until < now)
         .limit(limit)
-    ).all()
+    ).all())
 
 
 def lease_pending(session: Session, seqs: list[int], seconds: int) -> None:

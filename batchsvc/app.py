@@ -32,9 +32,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     # Werkzeug counts a multipart form's non-file fields against this; keep it generous.
     app.config["MAX_FORM_MEMORY_SIZE"] = 1024 * 1024
 
-    from batchsvc.api import auth, batches, directories, files, health, results
+    from batchsvc.api import auth, batches, directories, files, health, results, webhooks
 
-    keyed = (batches.bp, directories.bp, files.bp, results.bp)
+    keyed = (batches.bp, directories.bp, files.bp, results.bp, webhooks.bp)
     for blueprint in (*keyed, files.download_bp, health.bp):
         app.register_blueprint(blueprint)
     keyed_names = {bp.name for bp in keyed}

@@ -52,6 +52,11 @@ class Settings:
     worker_concurrency: int = 0
     webhook_allow_private_networks: bool = False
     webhook_timeout_seconds: float = 10.0
+    # Retry n waits base * 2**(n-1) (±10 % jitter): 30 s and 10 attempts span about 4 hours.
+    webhook_retry_base_seconds: float = 30.0
+    webhook_max_attempts: int = 10
+    # Base URL clients reach the API at; webhook payload links are absolute when it is set.
+    public_url: str = ""
     rate_limit_per_minute: int = 0
     llm_base_url: str = ""
     llm_api_key: str = ""

@@ -1,7 +1,13 @@
-"""Webhook configuration as the SDK types it (batch parameters and classifier jobs alike)."""
+"""Webhook configuration as the SDK types it (batch parameters and classifier jobs alike), and
+the delivery log."""
 
-from marshmallow import Schema, fields
+import re
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validates
 from marshmallow.validate import Length, OneOf
+
+from schemas.common import OffsetQuery
 
 JOB_KINDS = ("parse", "classify", "extract", "sheets", "split")
 WEBHOOK_EVENTS = sorted(
@@ -12,6 +18,32 @@ WEBHOOK_EVENTS = sorted(
     }
     | {"split.processing", "unmapped_event"}
 )
+DELIVERY_STATUSES = ["pending", "waiting", "delivered", "failed", "gone"]
+# Headers the delivery protocol owns; a configuration may not set them.
+RESERVED_HEADERS = {
+    "host", "content-length", "content-type", "transfer-encoding", "connection", "te",
+    "upgrade", "expect", "user-agent", "lc-signature", "webhook-id", "webhook-timestamp",
+    "webhook-signature", "lc-event-type", "lc-delivery-id", "lc-attempt",
+}
+HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$")
+
+
+def header_problem(name: object, value: object) -> str | None:
+    """Why a custom header cannot be sent, or None. Never quotes the value: it may be a secret."""
+    if not isinstance(name, str) or not HEADER_NAME.match(name):
+        return "header names must be HTTP tokens"
+    if name.lower() in RESERVED_HEADERS:
+        return f"header {name} is set by the server and may not be overridden"
+    if isinstance(value, (dict, list)) or value is None:
+        return f"header {name} must have a string value"
+    text = str(value)
+    if any(c in text for c in "\r\n\0") or len(text) > 8192:
+        return f"header {name} has a value with line breaks or over 8192 characters"
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return f"header {name} has a value HTTP cannot carry (Latin-1 only)"
+    return None
 
 
 class WebhookConfigurationSchema(Schema):
@@ -20,3 +52,45 @@ class WebhookConfigurationSchema(Schema):
     webhook_headers = fields.Dict(keys=fields.String(), values=fields.Raw(), allow_none=True)
     webhook_output_format = fields.String(allow_none=True, validate=OneOf(["string", "json"]))
     webhook_signing_secret = fields.String(allow_none=True, validate=Length(max=1024))
+
+    @validates("webhook_headers")
+    def _headers(self, value: dict[str, Any] | None, **_: Any) -> None:
+        problems = [p for p in (header_problem(k, v) for k, v in (value or {}).items()) if p]
+        if problems:
+            raise ValidationError(problems)
+
+
+class DeliveryListQuery(OffsetQuery):
+    status = fields.String(allow_none=True, validate=OneOf(DELIVERY_STATUSES))
+    event_type = fields.String(allow_none=True, validate=OneOf(WEBHOOK_EVENTS))
+
+
+class WebhookAttemptSchema(Schema):
+    attempt = fields.Integer()
+    status_code = fields.Integer(allow_none=True)
+    latency_ms = fields.Float(allow_none=True)
+    error = fields.String(allow_none=True)
+    attempted_at = fields.AwareDateTime()
+
+
+class WebhookDeliverySchema(Schema):
+    id = fields.String()
+    job_id = fields.String()
+    event_id = fields.String()
+    event_type = fields.String()
+    config_index = fields.Integer()
+    url = fields.String()
+    status = fields.String()
+    attempts = fields.Integer()
+    next_attempt_at = fields.AwareDateTime(allow_none=True)
+    last_status_code = fields.Integer(allow_none=True)
+    last_error = fields.String(allow_none=True)
+    created_at = fields.AwareDateTime()
+    delivered_at = fields.AwareDateTime(allow_none=True)
+    attempt_log = fields.List(fields.Nested(WebhookAttemptSchema))
+    payload = fields.Dict()
+
+
+class WebhookDeliveryListSchema(Schema):
+    items = fields.List(fields.Nested(WebhookDeliverySchema))
+    total_size = fields.Integer()

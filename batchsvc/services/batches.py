@@ -26,6 +26,7 @@ from batchsvc.services.errors import Conflict, Invalid, NotFound
 from batchsvc.services.secrets import encrypt, split_secrets
 from batchsvc.settings import get_settings
 from batchsvc.webhooks.outbox import record_event
+from batchsvc.webhooks.validation import validate_targets
 from schemas.batch import load_job_config
 from schemas.common import validation_detail
 
@@ -100,6 +101,7 @@ def create_batch(
         for entry in detail:
             entry["loc"].insert(1, "job_config")
         raise Invalid.many(detail) from exc
+    validate_targets(raw_config, ["body", "job_config"])
     items = None
     if not data.get("directory_id"):
         items = _resolve_item_ids(session, project_id, data["item_ids"])

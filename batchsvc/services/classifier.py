@@ -11,6 +11,7 @@ from batchsvc.models import BatchJob, ClassifierJob, JobItem, ProcessingResult, 
 from batchsvc.services.batches import _create_classifier_job, new_job
 from batchsvc.services.errors import Invalid
 from batchsvc.services.paging import decode_token, encode_token
+from batchsvc.webhooks.validation import validate_targets
 
 
 def create_job(session: Session, project_id: str, data: dict[str, Any]) -> tuple[
@@ -27,6 +28,7 @@ def create_job(session: Session, project_id: str, data: dict[str, Any]) -> tuple
     config = {"rules": data["rules"], "mode": data.get("mode") or "FAST",
               "parsing_configuration": data.get("parsing_configuration"),
               "webhook_configurations": data.get("webhook_configurations")}
+    validate_targets(config, ["body"])
     classifier_id = _create_classifier_job(session, project_id, config, None)
     job = new_job(session, project_id, "classify", config,
                   items=[(i, i, names[i]) for i in ids], classifier_job_id=classifier_id)

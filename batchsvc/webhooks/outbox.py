@@ -7,32 +7,77 @@ message left behind.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from batchsvc.models import BatchJob, WebhookDelivery, new_id
+from batchsvc.settings import get_settings
 
 FINAL_EVENTS = {"success", "partial_success", "error", "cancelled"}
+# Per job and configuration, deliveries go out in this order (one event per transition).
+EVENT_RANK = {"pending": 0, "running": 1}
 
 
-def webhook_targets(job_config: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every webhook configuration of a job, in a stable order (the index is the config id)."""
-    targets: list[dict[str, Any]] = []
-    params = job_config.get("parameters") or {}
-    for source in (job_config, params):
+def event_rank(event_type: str) -> int:
+    return EVENT_RANK.get(event_type.split(".", 1)[-1], 2)
+
+
+@dataclass(frozen=True)
+class Target:
+    """One webhook configuration and where it sits in the job config (for error messages)."""
+
+    path: tuple[str | int, ...]
+    config: dict[str, Any]
+
+    @property
+    def url(self) -> str:
+        return self.config["webhook_url"]
+
+
+def webhook_targets(job_config: dict[str, Any]) -> list[Target]:
+    """Every webhook configuration of a job, in a stable order (the index is the config id).
+
+    The order must never change: stored deliveries refer to a configuration by its index."""
+    params = job_config.get("parameters")
+    sources: list[tuple[tuple[str, ...], dict[str, Any]]] = [((), job_config)]
+    if isinstance(params, dict):
+        sources.append((("parameters",), params))
+    targets: list[Target] = []
+    for prefix, source in sources:
         if source.get("webhook_url"):
-            targets.append({"webhook_url": source["webhook_url"], "webhook_events": None})
-    for source in (job_config, params):
-        for config in source.get("webhook_configurations") or []:
-            if config and config.get("webhook_url"):
-                targets.append(config)
+            targets.append(Target((*prefix, "webhook_url"),
+                                  {"webhook_url": source["webhook_url"]}))
+    for prefix, source in sources:
+        configs = source.get("webhook_configurations")
+        if not isinstance(configs, list):
+            continue
+        for index, config in enumerate(configs):
+            if isinstance(config, dict) and config.get("webhook_url"):
+                targets.append(Target((*prefix, "webhook_configurations", index), config))
     return targets
 
 
+def links(job: BatchJob) -> dict[str, str]:
+    base = get_settings().public_url.rstrip("/")
+    job_url = f"{base}/api/v1/beta/batch-processing/{job.id}"
+    out = {"job": job_url, "items": f"{job_url}/items",
+           "webhook_deliveries": f"{job_url}/webhook-deliveries"}
+    if job.classifier_job_id:
+        out["classifier_results"] = \
+            f"{base}/api/v1/classifier/jobs/{job.classifier_job_id}/results"
+    return out
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
 def event_payload(job: BatchJob, event_type: str, event_id: str) -> dict[str, Any]:
-    total = job.total_items
+    """The event as receivers see it: the job and its counts at this transition, no config."""
     return {
         "event_id": event_id,
         "event_type": event_type,
@@ -42,33 +87,45 @@ def event_payload(job: BatchJob, event_type: str, event_id: str) -> dict[str, An
             "job_type": job.job_type,
             "status": job.status,
             "project_id": job.project_id,
-            "total_items": total,
-            "processed_items": job.processed_items,
-            "failed_items": job.failed_items,
-            "skipped_items": job.skipped_items,
-            "cancelled_items": job.cancelled_items,
+            "classifier_job_id": job.classifier_job_id,
+            "total_items": job.total_items,
+            "processed_items": job.processed_items or 0,
+            "failed_items": job.failed_items or 0,
+            "skipped_items": job.skipped_items or 0,
+            "cancelled_items": job.cancelled_items or 0,
             "error_message": job.error_message,
-            "links": {
-                "job": f"/api/v1/beta/batch-processing/{job.id}",
-                "items": f"/api/v1/beta/batch-processing/{job.id}/items",
-            },
+            "created_at": _iso(job.created_at),
+            "started_at": _iso(job.started_at),
+            "completed_at": _iso(job.completed_at),
+            "links": links(job),
         },
     }
 
 
+def _gone_configs(session: Session, job_id: str) -> set[int]:
+    """Configurations whose receiver answered 410 Gone: they hear nothing more of this job."""
+    return set(session.scalars(sa.select(WebhookDelivery.config_index).where(
+        WebhookDelivery.job_id == job_id, WebhookDelivery.status == "gone").distinct()))
+
+
 def record_event(session: Session, job: BatchJob, state: str) -> list[str]:
     """Queue one delivery per configuration whose filter admits ``{job_type}.{state}``."""
+    targets = webhook_targets(job.job_config)
+    if not targets:
+        return []
     event_type = f"{job.job_type}.{state}"
     event_id = new_id("evt-")
     payload = event_payload(job, event_type, event_id)
+    gone = _gone_configs(session, job.id)
     ids: list[str] = []
-    for index, target in enumerate(webhook_targets(job.job_config)):
-        wanted = target.get("webhook_events")
-        if wanted is not None and event_type not in wanted:
+    for index, target in enumerate(targets):
+        wanted = target.config.get("webhook_events")
+        if index in gone or (wanted is not None and event_type not in wanted):
             continue
         delivery = WebhookDelivery(
             id=new_id("whd-"), job_id=job.id, project_id=job.project_id, config_index=index,
-            event_type=event_type, url=target["webhook_url"], payload=payload,
+            event_type=event_type, url=target.url, payload=payload, status="pending",
+            attempts=0,
         )
         session.add(delivery)
         ids.append(delivery.id)

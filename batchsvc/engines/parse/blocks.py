@@ -84,7 +84,7 @@ def _annotate(value: str, links: list[dict[str, str]], annotate: bool) -> str:
     return value
 
 
-def block_md(b: Block, opts: dict[str, Any]) -> str:
+def block_md(b: Block, opts: dict[str, Any], rows: list[list[str]] | None = None) -> str:
     annotate = bool(opts.get("annotate_links"))
     links = b.get("links") or []
     t = b["type"]
@@ -98,7 +98,7 @@ def block_md(b: Block, opts: dict[str, Any]) -> str:
             out.append(f"{mark} {_annotate(it, links, annotate)}")
         return "\n".join(out)
     if t == "table":
-        rows = normalise_rows(b["rows"])
+        rows = normalise_rows(b["rows"]) if rows is None else rows
         if opts.get("output_tables_as_HTML"):
             return table_html(rows)
         return table_md(rows, compact=bool(opts.get("compact_markdown_table")))
@@ -107,12 +107,13 @@ def block_md(b: Block, opts: dict[str, Any]) -> str:
     return _annotate(b["value"], links, annotate)
 
 
-def block_text(b: Block) -> str:
+def block_text(b: Block, rows: list[list[str]] | None = None) -> str:
     t = b["type"]
     if t == "list":
         return "\n".join(b["items"])
     if t == "table":
-        return "\n".join("\t".join(r) for r in normalise_rows(b["rows"]))
+        rows = normalise_rows(b["rows"]) if rows is None else rows
+        return "\n".join("\t".join(r) for r in rows)
     return b["value"]
 
 
@@ -120,10 +121,13 @@ def _bbox(b: Block) -> list[dict[str, float]] | None:
     bb = b.get("bbox")
     if not bb:
         return None
-    return [{k: round(float(bb[k]), 2) for k in ("x", "y", "w", "h")}]
+    return [{"x": round(float(bb["x"]), 2), "y": round(float(bb["y"]), 2),
+             "w": round(float(bb["w"]), 2), "h": round(float(bb["h"]), 2)}]
 
 
-def block_items(b: Block, md: str) -> list[dict[str, Any]]:
+def block_items(b: Block, md: str, rows: list[list[str]] | None = None,
+                table_markdown: str | None = None) -> list[dict[str, Any]]:
+    """SDK items for one block; ``table_markdown`` reuses an already rendered pipe table."""
     t = b["type"]
     bbox = _bbox(b)
     if t == "heading":
@@ -133,8 +137,8 @@ def block_items(b: Block, md: str) -> list[dict[str, Any]]:
         item = {"type": "list", "ordered": bool(b.get("ordered")), "md": md,
                 "items": [{"type": "text", "value": v, "md": v} for v in b["items"]]}
     elif t == "table":
-        rows = normalise_rows(b["rows"])
-        item = {"type": "table", "rows": rows, "md": table_md(rows),
+        rows = normalise_rows(b["rows"]) if rows is None else rows
+        item = {"type": "table", "rows": rows, "md": table_markdown or table_md(rows),
                 "html": table_html(rows), "csv": table_csv(rows)}
     elif t == "code":
         item = {"type": "code", "value": b["value"], "md": md}
@@ -154,11 +158,14 @@ def block_items(b: Block, md: str) -> list[dict[str, Any]]:
 def render_blocks(blocks: list[Block], opts: dict[str, Any]) -> tuple[str, str, list[dict]]:
     """Return (markdown, text, items) for one page's blocks."""
     mds, texts, items = [], [], []
+    plain_tables = not (opts.get("output_tables_as_HTML") or opts.get("compact_markdown_table"))
     for b in blocks:
-        md = block_md(b, opts)
+        rows = normalise_rows(b["rows"]) if b["type"] == "table" else None
+        md = block_md(b, opts, rows)
         if not md.strip():
             continue
         mds.append(md)
-        texts.append(block_text(b))
-        items.extend(block_items(b, md))
+        texts.append(block_text(b, rows))
+        items.extend(block_items(b, md, rows, md if rows is not None and plain_tables
+                                 else None))
     return "\n\n".join(mds), "\n\n".join(texts), items

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ctypes
+import itertools
 import math
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -11,7 +13,14 @@ import pypdfium2 as pdfium
 import pypdfium2.raw as raw
 
 from .model import PageError, ParseError
-from .pdf_layout import Seg, assign_heading_levels, body_size, group_lines, layout_blocks
+from .pdf_layout import (
+    Seg,
+    assign_heading_levels,
+    group_lines,
+    layout_blocks,
+    most_common_size,
+    size_histogram,
+)
 
 OcrFn = Callable[[Any], tuple[list[dict[str, Any]], dict[str, Any]]]
 
@@ -39,63 +48,151 @@ def open_pdf(data: bytes) -> pdfium.PdfDocument:
     return doc
 
 
+class _Fast:
+    """pdfium entry points re-declared with plain ``c_void_p``/scalar arguments.
+
+    pypdfium2's bindings take typed pointers, and that argument conversion dominates a call
+    made once per character. These prototypes point at the same C functions.
+    """
+
+    def __init__(self) -> None:
+        vp, ci, cd = ctypes.c_void_p, ctypes.c_int, ctypes.c_double
+
+        def proto(name: str, restype: Any, *args: Any) -> Any:
+            addr = ctypes.cast(getattr(raw, name), ctypes.c_void_p).value
+            return ctypes.CFUNCTYPE(restype, *args)(addr)
+
+        self.text_object = proto("FPDFText_GetTextObject", vp, vp, ci)
+        self.unicode = proto("FPDFText_GetUnicode", ctypes.c_uint, vp, ci)
+        self.count_rects = proto("FPDFText_CountRects", ci, vp, ci, ci)
+        self.get_rect = proto("FPDFText_GetRect", ci, vp, ci, vp, vp, vp, vp)
+        self.font_size = proto("FPDFText_GetFontSize", cd, vp, ci)
+        self.matrix = proto("FPDFText_GetMatrix", ci, vp, ci, vp)
+        self.obj_font = proto("FPDFTextObj_GetFont", vp, vp)
+
+
+_FAST: _Fast | None = None
+
+
+def _fast() -> _Fast:
+    global _FAST
+    if _FAST is None:
+        _FAST = _Fast()
+    return _FAST
+
+
+def _page_chars(f: _Fast, tpr: int, tp: pdfium.PdfTextPage, n: int) -> tuple[str, bool]:
+    """The page's characters as a string indexed like pdfium's char indexes."""
+    full = tp.get_text_range()
+    if len(full) == n:
+        return full, False
+    # FPDFText_GetText drops NULs and joins surrogate pairs; rebuild index-aligned text,
+    # one code unit per char (a lone surrogate half becomes U+FFFD when sliced).
+    uni = f.unicode
+    return "".join([chr(uni(tpr, k)) for k in range(n)]), True
+
+
+def _clean(text: str) -> str:
+    """Text sliced from a per-char rebuild: drop NULs, re-pair surrogate halves."""
+    return text.replace("\x00", "").encode("utf-16-le", "surrogatepass").decode(
+        "utf-16-le", "replace")
+
+
 def _segments(tp: pdfium.PdfTextPage, page_h: float, page_w: float,
               opts: dict[str, Any]) -> tuple[list[Seg], str, dict[str, int]]:
+    """Positioned text runs of one page.
+
+    A run is a maximal sequence of characters from one PDF text object, in pdfium's reading
+    order; pdfium's text rectangles break exactly there, so run k's box is rectangle k. The
+    char -> object map is read in one pass (one cheap C call per char), so nothing is looked
+    up by position, and font facts are read once per run (bold once per font).
+    """
     skip_diag = bool(opts.get("skip_diagonal_text"))
     remove_hidden = bool(opts.get("remove_hidden_text"))
     keep_small = bool(opts.get("preserve_very_small_text"))
     dropped = {"diagonal": 0, "hidden": 0, "small": 0}
+    f = _fast()
+    tpr = ctypes.cast(tp.raw, ctypes.c_void_p).value
+    n = tp.count_chars()
+    if n <= 0:
+        return [], "", dropped
+    full, rebuilt = _page_chars(f, tpr, tp, n)
+    getobj = f.text_object
+    objs = list(map(getobj, itertools.repeat(tpr, n), range(n)))
+    # Run starts: a char whose object differs from the last non-null object before it;
+    # generated chars (spaces, line breaks pdfium inserts) have no object and stay with the
+    # run they follow.
+    starts: list[int] = []
+    run_objs: list[int] = []
+    prev = None
+    k = 0
+    for obj, grp in itertools.groupby(objs):
+        if obj is not None and obj != prev:
+            starts.append(k)
+            run_objs.append(obj)
+            prev = obj
+        k += len(list(grp))
+    n_runs = len(starts)
+    ends = starts[1:] + [n]
+    box = (ctypes.c_double * 4)()  # left, top, right, bottom as FPDFText_GetRect writes them
+    pl, pt, pr, pb = (ctypes.addressof(box) + 8 * j for j in range(4))
+    get_rect = f.get_rect
+    aligned = f.count_rects(tpr, 0, -1) == n_runs
+    mat = (ctypes.c_float * 6)()  # FS_MATRIX: a b c d e f
+    pm = ctypes.addressof(mat)
+    font_size, get_matrix, obj_font = f.font_size, f.matrix, f.obj_font
+    bold_of: dict[int | None, bool] = {}
+    fontbuf = ctypes.create_string_buffer(256)
     segs: list[Seg] = []
     raw_parts: list[str] = []
-    tpr = tp.raw
-    fontbuf = ctypes.create_string_buffer(256)
-    full = tp.get_text_range()
-    n_rects = tp.count_rects()
-    rects = [tp.get_rect(i) for i in range(n_rects)]
-    # Rects follow char order, so a rect's text is the slice between its first char and the
-    # next rect's first char: one text call per page instead of one per rect (3x faster).
-    starts = [_first_char(tpr, r) for r in rects]
-    for i, (x0, y0, x1, y1) in enumerate(rects):
+    hypot = math.hypot
+    add_seg, add_raw = segs.append, raw_parts.append
+    for i in range(n_runs):
         idx = starts[i]
-        nxt = starts[i + 1] if i + 1 < n_rects else len(full)
-        if 0 <= idx < nxt <= len(full) and len(full) == tp.count_chars():
-            text = full[idx:nxt]
-        else:
-            text = tp.get_text_bounded(x0, y0, x1, y1)
-        if not text.strip():
+        text = full[idx:ends[i]]
+        if text.isspace():
             continue
-        raw_parts.append(text)
-        size, angle = (y1 - y0), 0.0
-        if idx >= 0:
-            # Font size alone is wrong when the text matrix carries the scale (size 1 x 10).
-            m = raw.FS_MATRIX()
-            raw.FPDFText_GetMatrix(tpr, idx, m)
-            size = raw.FPDFText_GetFontSize(tpr, idx) * (math.hypot(m.c, m.d) or 1.0)
-            angle = math.degrees(math.atan2(m.b, m.a)) % 90
-        if skip_diag and 2 < angle < 88:
-            dropped["diagonal"] += 1
-            continue
-        if remove_hidden and idx >= 0 and _hidden(tpr, idx, x0, y0, x1, y1, page_w, page_h):
-            dropped["hidden"] += 1
-            continue
-        if not keep_small and size < SMALL_TEXT_PT:
+        if rebuilt:
+            text = _clean(text)
+        add_raw(text)
+        # Font size alone is wrong when the text matrix carries the scale (size 1 x 10).
+        get_matrix(tpr, idx, pm)
+        size = font_size(tpr, idx) * (hypot(mat[2], mat[3]) or 1.0)
+        if size < SMALL_TEXT_PT and not keep_small:
             dropped["small"] += 1
             continue
-        bold = idx >= 0 and _bold(tpr, idx, fontbuf)
-        segs.append(Seg(x0, y0, x1, y1, text.replace("\r", " ").replace("\n", " "), size, bold))
+        if skip_diag and 2 < math.degrees(math.atan2(mat[1], mat[0])) % 90 < 88:
+            dropped["diagonal"] += 1
+            continue
+        if aligned:
+            get_rect(tpr, i, pl, pt, pr, pb)
+            x0, y1, x1, y0 = box
+        else:
+            x0, y0, x1, y1 = _run_box(f, tpr, idx, ends[i] - idx)
+        if remove_hidden and _hidden(tp.raw, idx, x0, y0, x1, y1, page_w, page_h):
+            dropped["hidden"] += 1
+            continue
+        font = obj_font(run_objs[i])
+        bold = bold_of.get(font)
+        if bold is None:
+            bold = bold_of[font] = _bold(tp.raw, idx, fontbuf)
+        if "\r" in text or "\n" in text:
+            text = text.replace("\r", " ").replace("\n", " ")
+        add_seg(Seg(x0, y0, x1, y1, text, size, bold))
     return segs, "\n".join(raw_parts), dropped
 
 
-def _first_char(tpr: Any, rect: tuple[float, float, float, float]) -> int:
-    x0, y0, x1, y1 = rect
-    h = y1 - y0
-    # Probe just inside the left edge; tiny fonts need a tiny offset or we land on char 2.
-    idx = raw.FPDFText_GetCharIndexAtPos(tpr, x0 + min(1.0, 0.1 * h, (x1 - x0) / 4),
-                                         (y0 + y1) / 2, min(1.0, 0.1 * h), min(1.0, 0.2 * h))
-    if idx < 0:
-        # Rotated text: its rect is a bounding box; the centre lies on the text.
-        idx = raw.FPDFText_GetCharIndexAtPos(tpr, (x0 + x1) / 2, (y0 + y1) / 2, h / 4, h / 4)
-    return idx
+def _run_box(f: _Fast, tpr: int, start: int, count: int) -> tuple[float, float, float, float]:
+    """Union of pdfium's rectangles for chars [start, start + count) (left, bottom, ...)."""
+    box = (ctypes.c_double * 4)()
+    ptrs = [ctypes.addressof(box) + 8 * j for j in range(4)]
+    x0 = y0 = 1e9
+    x1 = y1 = -1e9
+    for j in range(max(0, f.count_rects(tpr, start, count))):
+        f.get_rect(tpr, j, *ptrs)
+        left, top, right, bottom = box
+        x0, y0, x1, y1 = min(x0, left), min(y0, bottom), max(x1, right), max(y1, top)
+    return (x0, y0, x1, y1) if x1 >= x0 else (0.0, 0.0, 0.0, 0.0)
 
 
 def _bold(tpr: Any, idx: int, buf: Any) -> bool:
@@ -169,6 +266,15 @@ def _to_points(blocks: list[dict[str, Any]], fx: float, fy: float) -> None:
                          "h": bb["h"] * fy}
 
 
+def _few_chars(segs: list[Seg], limit: int = 10) -> bool:
+    total = 0
+    for s in segs:
+        total += len(s.text.strip())
+        if total >= limit:
+            return False
+    return True
+
+
 def _has_images(page: pdfium.PdfPage) -> bool:
     return any(True for _ in page.get_objects(filter=[raw.FPDF_PAGEOBJ_IMAGE], max_depth=2))
 
@@ -192,8 +298,10 @@ def read_pdf(data: bytes, page_indexes: Callable[[int], list[int]], opts: dict[s
             except Exception as exc:  # pdfium errors on one page must not sink the document
                 out.append({"index": i, "error": f"page could not be read: {exc}",
                             "blocks": [], "raw_text": ""})
-        body = body_size(group_lines([s for p in out for s in p.pop("_segs", [])]))
-        assign_heading_levels([b for p in out for b in p["blocks"]], body)
+        hist: Counter[float] = Counter()
+        for p in out:
+            hist.update(p.pop("_hist", {}))
+        assign_heading_levels([b for p in out for b in p["blocks"]], most_common_size(hist))
         return count, out
     finally:
         doc.close()
@@ -207,13 +315,16 @@ def _read_page(doc: pdfium.PdfDocument, i: int, opts: dict[str, Any],
         tp = page.get_textpage()
         try:
             segs, raw_text, dropped = _segments(tp, h, w, opts)
-            blocks = layout_blocks(segs, w, h)
+            lines = group_lines(segs)
+            hist = size_histogram(lines)
+            blocks = layout_blocks(segs, w, h, body=most_common_size(hist), lines=lines)
             links = _links(page, tp, doc, h) if opts.get("annotate_links") else []
         finally:
             tp.close()
         info: dict[str, Any] = {"index": i, "width": w, "height": h, "raw_text": raw_text,
-                                "dropped": dropped, "ocr": False, "_segs": segs}
-        if sum(len(s.text.strip()) for s in segs) < 10 and _has_images(page):
+                                "dropped": dropped, "ocr": False,
+                                "_hist": hist}
+        if _few_chars(segs) and _has_images(page):
             if ocr is None:
                 info["warning"] = "image-only page and OCR is disabled"
             else:
@@ -225,7 +336,7 @@ def _read_page(doc: pdfium.PdfDocument, i: int, opts: dict[str, Any],
                 _to_points(blocks, w / oinfo["width"], h / oinfo["height"])
                 info["ocr"] = True
                 info["ocr_info"] = oinfo
-                info["_segs"] = []
+                info["_hist"] = {}
         _attach_links(blocks, links)
         info["blocks"] = blocks
         return info

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from operator import attrgetter
 
 from .blocks import Block
 
@@ -17,7 +18,7 @@ _ORDERED = re.compile(r"^\s*(\d{1,3}|[a-zA-Z])[.)]\s+")
 _SOFT_HYPHENS = ("\ufffe", "\x02", "\xad")
 
 
-@dataclass
+@dataclass(slots=True)
 class Seg:
     x0: float
     y0: float
@@ -32,63 +33,66 @@ class Seg:
         return max(0.1, self.y1 - self.y0)
 
 
-@dataclass
+_X0 = attrgetter("x0")
+
+
 class Line:
-    segs: list[Seg] = field(default_factory=list)
+    """Segments on one baseline; geometry and text are computed once, on creation."""
 
-    @property
-    def x0(self) -> float:
-        return min(s.x0 for s in self.segs)
+    __slots__ = ("bold", "segs", "size", "text", "x0", "x1", "y0", "y1")
 
-    @property
-    def x1(self) -> float:
-        return max(s.x1 for s in self.segs)
-
-    @property
-    def y0(self) -> float:
-        return min(s.y0 for s in self.segs)
-
-    @property
-    def y1(self) -> float:
-        return max(s.y1 for s in self.segs)
-
-    @property
-    def size(self) -> float:
-        return max(s.size for s in self.segs)
-
-    @property
-    def bold(self) -> bool:
-        return all(s.bold for s in self.segs)
-
-    @property
-    def text(self) -> str:
+    def __init__(self, segs: list[Seg]) -> None:
+        self.segs = segs
+        if len(segs) == 1:
+            s = segs[0]
+            self.x0, self.x1, self.y0, self.y1 = s.x0, s.x1, s.y0, s.y1
+            self.size, self.bold, self.text = s.size, s.bold, s.text.strip()
+            return
+        x0, y0, x1, y1 = segs[0].x0, segs[0].y0, segs[0].x1, segs[0].y1
+        size, bold, ordered, last = segs[0].size, segs[0].bold, True, segs[0].x0
+        for s in segs:
+            if s.x0 < x0:
+                x0 = s.x0
+            if s.y0 < y0:
+                y0 = s.y0
+            if s.x1 > x1:
+                x1 = s.x1
+            if s.y1 > y1:
+                y1 = s.y1
+            if s.size > size:
+                size = s.size
+            bold = bold and s.bold
+            if s.x0 < last:
+                ordered = False
+            last = s.x0
+        self.x0, self.y0, self.x1, self.y1, self.size, self.bold = x0, y0, x1, y1, size, bold
         out = ""
-        for s in sorted(self.segs, key=lambda s: s.x0):
+        for s in segs if ordered else sorted(segs, key=_X0):
             t = s.text
             if out and not out.endswith(" ") and not t.startswith(" "):
                 out += " "
             out += t
-        return " ".join(out.split(" ")).strip()
-
-
-def _vert_overlap(a0: float, a1: float, b0: float, b1: float) -> float:
-    inter = min(a1, b1) - max(a0, b0)
-    return inter / max(0.1, min(a1 - a0, b1 - b0))
+        self.text = out.strip()
 
 
 def group_lines(segs: list[Seg]) -> list[Line]:
     """Consecutive segments (pdfium reading order) on the same baseline form a line."""
-    lines: list[Line] = []
+    groups: list[list[Seg]] = []
+    prev: Seg | None = None
     for s in segs:
-        if lines:
-            last = lines[-1]
-            prev = last.segs[-1]
-            if (_vert_overlap(prev.y0, prev.y1, s.y0, s.y1) > 0.5 and s.x0 >= prev.x1 - 2
-                    and s.x0 - prev.x1 < 3 * max(prev.size, s.size)):
-                last.segs.append(s)
+        if prev is not None:
+            # Vertical overlap of the two segments, relative to the shorter one, > 0.5.
+            inter = (prev.y1 if prev.y1 < s.y1 else s.y1) - (prev.y0 if prev.y0 > s.y0 else s.y0)
+            shorter = min(prev.y1 - prev.y0, s.y1 - s.y0)
+            gap = s.x0 - prev.x1
+            if (inter > 0.5 * (shorter if shorter > 0.1 else 0.1) and gap >= -2
+                    and gap < 3 * (prev.size if prev.size > s.size else s.size)):
+                groups[-1].append(s)
+                prev = s
                 continue
-        lines.append(Line([s]))
-    return lines
+        groups.append([s])
+        prev = s
+    return [Line(g) for g in groups]
 
 
 # ---------------------------------------------------------------- tables
@@ -96,28 +100,44 @@ def group_lines(segs: list[Seg]) -> list[Line]:
 
 def _cells(row: list[Seg]) -> list[Seg]:
     """Merge segments of one visual row separated by less than a cell gap."""
-    row = sorted(row, key=lambda s: s.x0)
+    if len(row) == 1:  # most rows: one line of prose
+        s = row[0]
+        t = s.text.strip()
+        if t == s.text:
+            return [s]
+        return [Seg(s.x0, s.y0, s.x1, s.y1, t, s.size)] if t else []
     out: list[Seg] = []
-    for s in row:
-        if out and s.x0 - out[-1].x1 < 0.9 * max(s.size, out[-1].size):
-            c = out[-1]
-            out[-1] = Seg(c.x0, min(c.y0, s.y0), max(c.x1, s.x1), max(c.y1, s.y1),
-                          (c.text.rstrip() + " " + s.text.lstrip()).strip(), max(c.size, s.size))
-        else:
-            out.append(Seg(s.x0, s.y0, s.x1, s.y1, s.text.strip(), s.size))
-    return [c for c in out if c.text]
+    cur: list = []  # x0, y0, x1, y1, text, size of the cell being merged
+    for s in sorted(row, key=_X0):
+        if cur and s.x0 - cur[2] < 0.9 * (s.size if s.size > cur[5] else cur[5]):
+            cur[1] = min(cur[1], s.y0)
+            cur[2] = max(cur[2], s.x1)
+            cur[3] = max(cur[3], s.y1)
+            cur[4] = (cur[4].rstrip() + " " + s.text.lstrip()).strip()
+            cur[5] = max(cur[5], s.size)
+            continue
+        if cur and cur[4]:
+            out.append(Seg(*cur))
+        cur = [s.x0, s.y0, s.x1, s.y1, s.text.strip(), s.size]
+    if cur and cur[4]:
+        out.append(Seg(*cur))
+    return out
 
 
 def _rows(segs: list[Seg]) -> list[list[Seg]]:
     rows: list[list[Seg]] = []
-    for s in sorted(segs, key=lambda s: -(s.y0 + s.y1) / 2):
+    ry0 = ry1 = 0.0
+    for s in sorted(segs, key=lambda s: -(s.y0 + s.y1)):
         if rows:
-            r = rows[-1]
-            y0, y1 = min(x.y0 for x in r), max(x.y1 for x in r)
-            if _vert_overlap(y0, y1, s.y0, s.y1) > 0.5:
-                r.append(s)
+            inter = (ry1 if ry1 < s.y1 else s.y1) - (ry0 if ry0 > s.y0 else s.y0)
+            shorter = min(ry1 - ry0, s.y1 - s.y0)
+            if inter > 0.5 * (shorter if shorter > 0.1 else 0.1):
+                rows[-1].append(s)
+                ry0 = ry0 if ry0 < s.y0 else s.y0
+                ry1 = ry1 if ry1 > s.y1 else s.y1
                 continue
         rows.append([s])
+        ry0, ry1 = s.y0, s.y1
     return rows
 
 
@@ -176,11 +196,17 @@ def _build_table(run: list[list[Seg]]) -> Table | None:
     if not 2 <= len(cols) <= 40:
         return None
     out: list[list[str]] = []
+    ncols = len(cols)
     for r in run:
-        cells = [""] * len(cols)
+        cells = [""] * ncols
         for c in r:
-            best = max(range(len(cols)), key=lambda k: min(c.x1, cols[k][1]) - max(
-                c.x0, cols[k][0]) - (0 if cols[k][0] <= c.x0 <= cols[k][1] else 1000))
+            # The column overlapping the cell most, preferring one that holds its left edge.
+            best, best_score = 0, -1e18
+            for k in range(ncols):
+                lo, hi = cols[k]
+                score = min(c.x1, hi) - max(c.x0, lo) - (0 if lo <= c.x0 <= hi else 1000)
+                if score > best_score:
+                    best, best_score = k, score
             cells[best] = (cells[best] + " " + c.text).strip()
         out.append(cells)
     every = [c for r in run for c in r]
@@ -208,18 +234,28 @@ def _join(lines: list[str]) -> str:
     return out
 
 
-def body_size(lines: list[Line]) -> float:
+def size_histogram(lines: list[Line]) -> Counter[float]:
+    """Characters per font size (rounded to 0.1 pt); pages' histograms add up."""
     c: Counter[float] = Counter()
     for ln in lines:
         c[round(ln.size, 1)] += len(ln.text)
-    return c.most_common(1)[0][0] if c else 10.0
+    return c
+
+
+def most_common_size(hist: Counter[float]) -> float:
+    return hist.most_common(1)[0][0] if hist else 10.0
+
+
+def body_size(lines: list[Line]) -> float:
+    return most_common_size(size_histogram(lines))
 
 
 def layout_blocks(segs: list[Seg], page_w: float, page_h: float,
-                  body: float | None = None) -> list[Block]:
+                  body: float | None = None, lines: list[Line] | None = None) -> list[Block]:
     tables = find_tables(segs, page_w)
     placed: set[int] = set()
-    lines = group_lines(segs)
+    if lines is None:
+        lines = group_lines(segs)
     body = body or body_size(lines)
     blocks: list[Block] = []
     para: list[Line] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 import numpy as np
@@ -24,6 +25,23 @@ from .scoring import (
 
 SNIPPET_CHARS = 160
 MAX_PASSAGES = 2
+# Rule sets repeat across the files of a job (one classify_text call per file): embedding
+# them once per process saves ~10 short encoder calls per file.
+_RULE_CACHE_SIZE = 64
+_rule_cache: dict[tuple, RuleSpace] = {}
+_rule_lock = threading.Lock()
+
+
+def rule_space(encoder: Encoder, rules: Sequence[Rule]) -> RuleSpace:
+    key = (id(encoder), tuple(rules))
+    space = _rule_cache.get(key)
+    if space is None:
+        space = RuleSpace.from_views(rule_views(encoder, rules))
+        with _rule_lock:
+            if len(_rule_cache) >= _RULE_CACHE_SIZE:
+                _rule_cache.pop(next(iter(_rule_cache)))  # oldest first (dict order)
+            _rule_cache[key] = space
+    return space
 
 
 def classify_fast(
@@ -34,7 +52,7 @@ def classify_fast(
     if not texts:
         return []
     encoder = encoder or get_encoder()
-    space = RuleSpace.from_views(rule_views(encoder, rules))
+    space = rule_space(encoder, rules)
     emb = embed_documents(encoder, texts)
     scores = rule_scores(emb.doc, space)
     fit = fit_scores(emb.doc, space, emb.chunks, emb.owner)

@@ -10,6 +10,8 @@ import sys
 import time
 from collections.abc import Sequence
 
+from batchsvc import client_cli
+from batchsvc.logs import server_log_args, worker_log_args
 from batchsvc.settings import get_settings
 
 ALL_QUEUES = ("parse", "classify", "control", "webhooks")
@@ -23,8 +25,8 @@ def _queues() -> str:
 
 def worker_argv(extra: Sequence[str] = (), *, beat: bool = False) -> list[str]:
     settings = get_settings()
-    argv = [sys.executable, "-m", "celery", "-A", "tasks.worker", "worker",
-            "--loglevel", settings.log_level, "-Q", _queues()]
+    argv = [sys.executable, "-m", "celery", *worker_log_args(settings), "-A", "tasks.worker",
+            "worker", "--loglevel", settings.log_level, "-Q", _queues()]
     if settings.worker_concurrency:
         argv += ["--concurrency", str(settings.worker_concurrency)]
     if beat:
@@ -36,7 +38,7 @@ def serve_argv(host: str, port: int, workers: int | None = None) -> list[str]:
     workers = workers or int(os.environ.get("BATCHSVC_API_WORKERS", "2"))
     return [sys.executable, "-m", "gunicorn", "batchsvc.wsgi:app", "--bind", f"{host}:{port}",
             "--workers", str(workers), "--threads", "4", "--worker-class", "gthread",
-            "--timeout", "120", "--access-logfile", "-"]
+            "--timeout", "120", *server_log_args()]
 
 
 def cmd_db_upgrade(_: argparse.Namespace) -> int:
@@ -73,8 +75,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_beat(args: argparse.Namespace) -> int:
-    os.execv(sys.executable, [sys.executable, "-m", "celery", "-A", "tasks.worker", "beat",
-                              "--loglevel", get_settings().log_level, *args.celery_args])
+    os.execv(sys.executable, [sys.executable, "-m", "celery", *worker_log_args(), "-A",
+                              "tasks.worker", "beat", "--loglevel", get_settings().log_level,
+                              *args.celery_args])
     return 0
 
 
@@ -155,11 +158,24 @@ def build_parser() -> argparse.ArgumentParser:
     create = keys_sub.add_parser("create", help="create a key; it is printed on the last line")
     create.add_argument("--project", default=get_settings().default_project)
     create.set_defaults(func=cmd_keys_create)
+
+    client_cli.add_parser(sub)
     return parser
 
 
+def parse_command(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse a command line; flags after worker/beat/flower pass through to Celery."""
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        if not hasattr(args, "celery_args"):
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+        args.celery_args = [*unknown, *args.celery_args]
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_command(argv)
     return int(args.func(args) or 0)
 
 

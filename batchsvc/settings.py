@@ -50,6 +50,8 @@ class Settings:
     sweep_interval_seconds: float = 30.0
     redis_unacked_restore_interval: float = 2.0
     worker_concurrency: int = 0
+    # Where each worker serves its Prometheus metrics (0: not served); see batchsvc.metrics.
+    worker_metrics_port: int = 0
     webhook_allow_private_networks: bool = False
     webhook_timeout_seconds: float = 10.0
     # Retry n waits base * 2**(n-1) (±10 % jitter): 30 s and 10 attempts span about 4 hours.

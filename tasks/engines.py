@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from batchsvc.metrics import count_pages
 from batchsvc.settings import get_settings
 
 
@@ -30,6 +31,7 @@ def run_parse(data: bytes, name: str, config: dict[str, Any]) -> tuple[dict[str,
     except ParseError as exc:
         raise DocumentError(str(exc)) from exc
     output = result.to_dict()
+    count_pages("parse", name, sum(1 for p in result.pages if p.success))
     meta = result.job_metadata
     summary = {
         "pages": len(result.pages),
@@ -61,6 +63,7 @@ def run_classify(data: bytes, name: str, config: dict[str, Any]) -> tuple[dict[s
     except ParseError as exc:
         raise DocumentError(str(exc)) from exc
     text = "\n\n".join(page.text for page in parsed.pages if page.success)
+    count_pages("classify", name, sum(1 for p in parsed.pages if p.success))
     if not text.strip():
         raise DocumentError("no text could be read from the document to classify")
     outcome = classify_text(text, config["rules"], config.get("mode") or "FAST",

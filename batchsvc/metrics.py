@@ -1,0 +1,223 @@
+"""Prometheus metrics.
+
+Two sources, so every figure is right however many processes and hosts there are:
+
+- ``GET /metrics`` on the API computes cluster-wide gauges at scrape time from the source
+  of truth: jobs by status, items by status, webhook deliveries by outcome (cheap GROUP BYs
+  on indexed columns) and queue depth per queue (asked of the broker).
+- Each worker exports what only the item task knows (item durations by job and file type,
+  pages parsed, items finished) on ``BATCHSVC_WORKER_METRICS_PORT``. Its pool processes
+  write into prometheus_client's multiprocess files under
+  ``<data dir>/metrics/<host>-<pid>/``, which the worker's main process serves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Blueprint, Response
+
+from batchsvc.settings import Settings, get_settings
+
+log = logging.getLogger("batchsvc.metrics")
+bp = Blueprint("metrics", __name__)
+
+ITEM_TASKS = {"batchsvc.parse_item": "parse", "batchsvc.classify_item": "classify"}
+# File types get their own label value; anything else is "other", so labels stay few.
+FILE_TYPES = {"pdf", "docx", "doc", "pptx", "ppt", "xlsx", "xls", "csv", "tsv", "html", "htm",
+              "txt", "md", "json", "xml", "rtf", "png", "jpg", "jpeg", "tif", "tiff", "bmp",
+              "gif", "webp"}
+DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+
+
+def file_type(name: str) -> str:
+    ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    return ext if ext in FILE_TYPES else "other"
+
+
+# --- worker side -------------------------------------------------------------------------
+
+_worker_metrics: dict[str, Any] = {}
+
+
+def _metrics() -> dict[str, Any]:
+    """Created on first use, so the worker can switch to multiprocess mode before."""
+    if not _worker_metrics:
+        from prometheus_client import Counter, Histogram
+
+        _worker_metrics.update(
+            duration=Histogram(
+                "batchsvc_item_duration_seconds", "Time to process one item, claim to finish",
+                ["job_type", "file_type", "status"], buckets=DURATION_BUCKETS),
+            items=Counter("batchsvc_items_finished", "Items finished by this worker",
+                          ["job_type", "status"]),
+            pages=Counter("batchsvc_pages_parsed", "Pages read from documents",
+                          ["job_type", "file_type"]),
+        )
+    return _worker_metrics
+
+
+def count_pages(job_type: str, name: str, pages: int) -> None:
+    _metrics()["pages"].labels(job_type, file_type(name)).inc(pages)
+
+
+def observe_item(job_type: str, name: str, status: str, seconds: float) -> None:
+    m = _metrics()
+    m["duration"].labels(job_type, file_type(name), status).observe(seconds)
+    m["items"].labels(job_type, status).inc()
+
+
+def multiprocess_dir(settings: Settings) -> Path:
+    return settings.data_path / "metrics" / f"{socket.gethostname()}-{os.getpid()}"
+
+
+def start_worker_exporter(settings: Settings | None = None) -> int | None:
+    """In a worker's main process, before the pool forks: multiprocess mode and the port."""
+    settings = settings or get_settings()
+    if not settings.worker_metrics_port:
+        return None
+    path = multiprocess_dir(settings)
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+    from prometheus_client import CollectorRegistry, start_http_server, values
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    # Values made from now on (in this process and its forked children) go to mmap files.
+    values.ValueClass = values.get_value_class()
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=str(path))
+    try:
+        start_http_server(settings.worker_metrics_port, registry=registry)
+    except OSError as exc:
+        # Another worker on this host holds the port: keep working, just unexported.
+        log.warning("worker metrics port %s unavailable: %s", settings.worker_metrics_port, exc)
+        return None
+    log.info("worker metrics on :%s", settings.worker_metrics_port)
+    return settings.worker_metrics_port
+
+
+def stop_worker_exporter(settings: Settings | None = None) -> None:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+
+
+def connect_celery() -> None:
+    """Time item tasks in one place (their return value says how each item ended)."""
+    from celery.signals import task_postrun, task_prerun, worker_init, worker_shutdown
+
+    from batchsvc.logs import current
+
+    started: dict[str, float] = {}
+
+    def _prerun(task_id: str | None = None, task: Any = None, **_: Any) -> None:
+        if task is not None and task.name in ITEM_TASKS and task_id:
+            started[task_id] = time.perf_counter()
+
+    def _postrun(task_id: str | None = None, task: Any = None, retval: Any = None,
+                 **_: Any) -> None:
+        begun = started.pop(task_id or "", None)
+        status = retval.get("status") if isinstance(retval, dict) else None
+        if begun is None or task is None or status in (None, "noop"):
+            return
+        name = current().get("item_name", "")
+        observe_item(ITEM_TASKS[task.name], name, status, time.perf_counter() - begun)
+
+    task_prerun.connect(_prerun, weak=False)
+    task_postrun.connect(_postrun, weak=False)
+    worker_init.connect(lambda **_: start_worker_exporter(), weak=False)
+    worker_shutdown.connect(lambda **_: stop_worker_exporter(), weak=False)
+
+
+# --- API side: cluster-wide gauges at scrape time ---------------------------------------
+
+class ServiceCollector:
+    """Reads the database and the broker on each scrape; never raises into the scrape."""
+
+    def collect(self) -> Any:
+        from prometheus_client.core import GaugeMetricFamily
+
+        up = GaugeMetricFamily("batchsvc_dependency_up", "1 when the dependency answered",
+                               labels=["dependency"])
+        try:
+            yield from self._database()
+            up.add_metric(["database"], 1)
+        except Exception as exc:  # noqa: BLE001 - a scrape reports, it does not fail
+            log.warning("metrics: database unavailable: %s", type(exc).__name__)
+            up.add_metric(["database"], 0)
+        try:
+            yield self._queues()
+            up.add_metric(["broker"], 1)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("metrics: broker unavailable: %s", type(exc).__name__)
+            up.add_metric(["broker"], 0)
+        yield up
+
+    def _database(self) -> list[Any]:
+        from prometheus_client.core import GaugeMetricFamily
+
+        from batchsvc.db import get_engine
+        from batchsvc.models import BatchJob, JobItem, WebhookDelivery
+
+        jobs = GaugeMetricFamily("batchsvc_jobs", "Batch jobs by status and job type",
+                                 labels=["status", "job_type"])
+        items = GaugeMetricFamily("batchsvc_items", "Job items by status (completed = "
+                                  "processed)", labels=["status"])
+        hooks = GaugeMetricFamily("batchsvc_webhook_deliveries",
+                                  "Webhook deliveries by outcome", labels=["outcome"])
+        with get_engine().connect() as conn:
+            for status, job_type, count in conn.execute(
+                    sa.select(BatchJob.status, BatchJob.job_type, sa.func.count())
+                    .group_by(BatchJob.status, BatchJob.job_type)):
+                jobs.add_metric([status, job_type], count)
+            for status, count in conn.execute(
+                    sa.select(JobItem.status, sa.func.count()).group_by(JobItem.status)):
+                items.add_metric([status], count)
+            for status, count in conn.execute(
+                    sa.select(WebhookDelivery.status, sa.func.count())
+                    .group_by(WebhookDelivery.status)):
+                hooks.add_metric([status], count)
+        return [jobs, items, hooks]
+
+    def _queues(self) -> Any:
+        from prometheus_client.core import GaugeMetricFamily
+
+        from tasks.app import QUEUES, celery_app, queue_name
+
+        depth = GaugeMetricFamily("batchsvc_queue_depth", "Messages waiting in each queue",
+                                  labels=["queue"])
+        with celery_app.connection_for_read() as conn:
+            conn.ensure_connection(max_retries=1, timeout=3)
+            for kind in QUEUES:
+                depth.add_metric([kind], _queue_size(conn, queue_name(kind)))
+        return depth
+
+
+def _queue_size(conn: Any, name: str) -> int:
+    # A fresh channel per queue: on AMQP a passive declare of a missing queue closes it.
+    channel = conn.channel()
+    try:
+        return int(channel.queue_declare(name, passive=True).message_count)
+    except Exception:  # noqa: BLE001 - a queue nobody declared yet holds nothing
+        return 0
+    finally:
+        # The broker may have closed it already (AMQP, after a missing queue).
+        with contextlib.suppress(Exception):
+            channel.close()
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(ServiceCollector())  # type: ignore[arg-type]
+    return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

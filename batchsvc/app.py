@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from flask import Flask, jsonify, request
 from marshmallow import ValidationError
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from batchsvc.db import is_transient_db_error
+from batchsvc.ratelimit import limiter_for
 from batchsvc.services.errors import ServiceError
 from batchsvc.settings import Settings, get_settings, set_settings
 from schemas.common import validation_detail
@@ -38,11 +42,22 @@ def create_app(settings: Settings | None = None) -> Flask:
     for blueprint in (*keyed, files.download_bp, health.bp):
         app.register_blueprint(blueprint)
     keyed_names = {bp.name for bp in keyed}
+    limiter = limiter_for(settings)
 
     @app.before_request
-    def _authenticate() -> None:
-        if request.blueprint in keyed_names:
-            auth.require_key()
+    def _authenticate():  # type: ignore[no-untyped-def]
+        if request.blueprint not in keyed_names:
+            return None
+        auth.require_key()
+        if limiter is None:
+            return None
+        wait = limiter.wait_seconds(request.headers["Authorization"])
+        if wait <= 0:
+            return None
+        response = _error(429, f"rate limit of {limiter.per_minute} requests per minute "
+                          "exceeded for this API key; retry after the Retry-After seconds")
+        response.headers["Retry-After"] = str(max(1, math.ceil(wait)))
+        return response
 
     @app.before_request
     def _limit_body() -> None:
@@ -78,16 +93,22 @@ def _register_errors(app: Flask) -> None:
     def _http(exc: HTTPException):  # type: ignore[no-untyped-def]
         return _error(exc.code or 500, exc.description)
 
-    @app.errorhandler(OperationalError)
-    def _database_down(exc: OperationalError):  # type: ignore[no-untyped-def]
-        log.warning("database unavailable: %s", exc.orig)
+    def _database_down(exc: Exception):  # type: ignore[no-untyped-def]
+        # Only the class: a driver message can quote statement parameters.
+        log.warning("database unavailable: %s", type(getattr(exc, "orig", exc)).__name__)
         response = _error(503, "the database is unavailable; retry shortly")
         response.headers["Retry-After"] = "5"
         return response
 
+    app.register_error_handler(PoolTimeout, _database_down)
+
     @app.errorhandler(DBAPIError)
     def _database_error(exc: DBAPIError):  # type: ignore[no-untyped-def]
-        log.warning("database rejected a statement: %s", exc.orig)
+        # Refused/dropped connections (also at pool checkout or auth) are an outage, not a
+        # bad request.
+        if is_transient_db_error(exc):
+            return _database_down(exc)
+        log.warning("database rejected a statement: %s", type(exc.orig).__name__)
         return _error(422, "the request could not be stored: a value is out of range or "
                       "malformed")
 

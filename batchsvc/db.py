@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 
 from batchsvc.settings import Settings, get_settings
@@ -81,3 +82,15 @@ def session_scope() -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+# Errors that mean "the database is unreachable right now", not "bad data": refused or
+# dropped connections (also at pool checkout or auth), pool timeouts, locks.
+TRANSIENT_DB_ERRORS = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError,
+                       sa_exc.DisconnectionError)
+
+
+def is_transient_db_error(exc: BaseException) -> bool:
+    if isinstance(exc, TRANSIENT_DB_ERRORS):
+        return True
+    return isinstance(exc, sa_exc.DBAPIError) and bool(exc.connection_invalidated)

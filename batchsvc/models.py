@@ -150,6 +150,8 @@ class JobItem(Base):
     error_message: Mapped[str | None] = mapped_column(sa.Text)
     attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
     lease_until: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    # Task id of the current claim: its own redelivery or retry may re-claim at once.
+    claim_token: Mapped[str | None] = mapped_column(sa.String(64))
     # Per-item engine job id: GET /api/v2/parse/{result_job_id} for parse batches.
     result_job_id: Mapped[str] = mapped_column(sa.String(64), unique=True, default=new_id)
     result_id: Mapped[str | None] = mapped_column(sa.String(64))

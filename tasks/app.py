@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import Celery
@@ -11,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from batchsvc.settings import Settings, get_settings
 
+log = logging.getLogger("batchsvc.tasks")
 QUEUES = ("parse", "classify", "control", "webhooks")
 ITEM_TASKS = {"parse": "batchsvc.parse_item", "classify": "batchsvc.classify_item"}
 
@@ -69,6 +71,9 @@ def configure(app: Celery, settings: Settings) -> None:
         worker_send_task_events=True,
         worker_hijack_root_logger=False,
         worker_cancel_long_running_tasks_on_connection_loss=True,
+        # A pool child that grew past half the per-parse cap (fragmentation, caches) is
+        # replaced after its task; KiB, as Celery counts it.
+        worker_max_memory_per_child=settings.item_memory_limit_mb * 512 or None,
         beat_schedule={
             "sweep": {"task": "batchsvc.sweep", "schedule": settings.sweep_interval_seconds},
         },
@@ -99,6 +104,18 @@ def send(name: str, *args: Any, **options: Any) -> None:
     celery_app.send_task(name, args=args, **options)
 
 
+def send_or_defer(name: str, *args: Any) -> bool:
+    """Send a message whose rows are committed; if the broker is down, the sweeper sends it
+    once the broker is back (a pending job is re-dispatched), so the request still succeeds."""
+    try:
+        send(name, *args)
+    except Exception as exc:  # noqa: BLE001 - any broker failure; the rows are the truth
+        log.warning("broker unavailable, %s deferred to the sweeper: %s", name,
+                    type(exc).__name__)
+        return False
+    return True
+
+
 def _send_outbox(session: Session) -> None:
     ids = session.info.pop("outbox", None)
     if not ids:
@@ -125,5 +142,8 @@ def _after_rollback(session: Session) -> None:
 def _fresh_connections(**_: Any) -> None:
     # A forked pool child must not share the parent's database connections.
     from batchsvc.db import reset_engine
+    from batchsvc.limits import cap_memory
 
     reset_engine()
+    # Each parse runs under this cap: a bomb raises MemoryError in the child, not the OOM killer.
+    cap_memory(get_settings().item_memory_limit_mb)

@@ -7,22 +7,26 @@ from typing import Any
 
 from celery import chord, signature
 
-from batchsvc.db import session_scope
+from batchsvc import limits
+from batchsvc.db import TRANSIENT_DB_ERRORS, session_scope
 from batchsvc.models import BatchJob
 from batchsvc.services import pipeline
 from batchsvc.settings import get_settings
 from tasks.app import ITEM_TASKS, celery_app
 
 log = logging.getLogger("batchsvc.dispatch")
+# Control tasks ride out a database restart: retried after 1, 2, 4 ... 30 s; past that the
+# sweeper picks the job up again.
+DB_RETRY: dict[str, Any] = {"autoretry_for": TRANSIENT_DB_ERRORS, "retry_backoff": 1,
+                            "retry_backoff_max": 30, "retry_jitter": False, "max_retries": 8}
 
 
 def item_time_limits(job: BatchJob) -> tuple[float, float]:
-    """(soft, hard) per-item limits from the job's timeout options, capped by the server."""
-    settings = get_settings()
+    """(soft, hard) Celery limits from the job's timeout options, capped by the server.
+
+    They are the backstop: the item task arms the exact limit (base + per page) itself."""
     params = job.job_config.get("parameters") or {}
-    limit = float(params.get("job_timeout_in_seconds") or settings.item_time_limit_seconds)
-    limit = min(limit, float(settings.item_time_limit_seconds))
-    return limit, limit + 15
+    return limits.celery_time_limits(params, float(get_settings().item_time_limit_seconds))
 
 
 def item_signature(job: BatchJob, seq: int) -> Any:
@@ -57,7 +61,7 @@ def publish_pages(job_id: str, pages: int) -> int:
     return published
 
 
-@celery_app.task(name="batchsvc.dispatch_job")
+@celery_app.task(name="batchsvc.dispatch_job", **DB_RETRY)
 def dispatch_job(job_id: str) -> dict[str, Any]:
     settings = get_settings()
     with session_scope() as session:
@@ -84,18 +88,18 @@ def _advance(job_id: str) -> str:
     return state
 
 
-@celery_app.task(name="batchsvc.page_done")
+@celery_app.task(name="batchsvc.page_done", **DB_RETRY)
 def page_done(job_id: str, page_no: int) -> str:
     return _advance(job_id)
 
 
-@celery_app.task(name="batchsvc.page_failed")
+@celery_app.task(name="batchsvc.page_failed", **DB_RETRY)
 def page_failed(*_errback_args: Any, job_id: str, page_no: int) -> str:
     # A revoked header fails the chord; the rows still say what happened, so aggregate them.
     log.warning("page %s of %s ended with a chord error; aggregating from rows", page_no, job_id)
     return _advance(job_id)
 
 
-@celery_app.task(name="batchsvc.advance_job")
+@celery_app.task(name="batchsvc.advance_job", **DB_RETRY)
 def advance_job(job_id: str) -> str:
     return _advance(job_id)

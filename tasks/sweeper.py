@@ -37,15 +37,15 @@ def sweep() -> dict[str, Any]:
                 failed += 1
             else:
                 resend.append((seq, job_id))
-        pipeline.lease_pending(session, [seq for seq, _ in resend], settings.item_lease_seconds)
+        pipeline.requeue_stale(session, [seq for seq, _ in resend], settings.item_lease_seconds)
         jobs = {j.id: j for j in session.scalars(
             sa.select(BatchJob).where(BatchJob.id.in_({job_id for _, job_id in resend})))}
         stuck_pending = list(session.scalars(sa.select(BatchJob.id).where(
             BatchJob.status == "pending",
             BatchJob.created_at < now - timedelta(seconds=settings.sweep_interval_seconds))))
-        active = list(session.scalars(sa.select(BatchJob.id).where(
+        active = session.execute(sa.select(BatchJob.id, BatchJob.status).where(
             BatchJob.status.in_(pipeline.ACTIVE + ("cancelled",)),
-            BatchJob.completed_at.is_(None))))
+            BatchJob.completed_at.is_(None))).all()
         due = list(session.scalars(sa.select(WebhookDelivery.id).where(
             WebhookDelivery.status == "pending",
             sa.or_(WebhookDelivery.next_attempt_at.is_(None),
@@ -59,8 +59,10 @@ def sweep() -> dict[str, Any]:
             resent += 1
     for job_id in stuck_pending:
         dispatch_job.delay(job_id)
-    for job_id in active:
-        advance_job.delay(job_id)
+    for job_id, status in active:
+        # dispatch_job also writes a cancelled directory job's unmaterialised items, which
+        # the cancel request could not hand over while the broker was down.
+        (dispatch_job if status == "cancelled" else advance_job).delay(job_id)
     for delivery_id in due:
         send("batchsvc.deliver_webhook", delivery_id)
     return {"resent": resent, "failed": failed, "dispatched": len(stuck_pending),

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, request
+from sqlalchemy.exc import IntegrityError
 
 from batchsvc.api.common import dump, json_body, load, project_id, query_args, unit_of_work
 from batchsvc.services import batches as service
+from batchsvc.services.errors import Invalid
 from schemas import batch as s
-from tasks.app import send
+from tasks.app import send_or_defer
 
 bp = Blueprint("batches", __name__, url_prefix="/api/v1/beta/batch-processing")
 
@@ -15,14 +19,26 @@ bp = Blueprint("batches", __name__, url_prefix="/api/v1/beta/batch-processing")
 @bp.post("")
 def create():
     data = load(s.BatchCreateSchema(), json_body(), "body")
-    with unit_of_work() as session:
-        job, created = service.create_batch(
-            session, project_id(), data, request.headers.get("Idempotency-Key"))
-        view = service.job_view(job)
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not 1 <= len(key) <= 255:
+        raise Invalid(["header", "Idempotency-Key"], "must be 1 to 255 characters")
+    try:
+        job, created, view = _create(data, key)
+    except IntegrityError:
+        if not key:
+            raise
+        # A concurrent request with the same key committed first: answer as it was answered.
+        job, created, view = _create(data, key)
     if created:
         # Commit, then enqueue: the dispatch task never races the rows it reads.
-        send("batchsvc.dispatch_job", job.id)
+        send_or_defer("batchsvc.dispatch_job", job.id)
     return dump(s.BatchJobSchema(), view), 200
+
+
+def _create(data: dict[str, Any], key: str | None) -> tuple[Any, bool, dict[str, Any]]:
+    with unit_of_work() as session:
+        job, created = service.create_batch(session, project_id(), data, key)
+        return job, created, service.job_view(job)
 
 
 @bp.get("")
@@ -48,7 +64,7 @@ def cancel(job_id: str):
         job = service.cancel_batch(session, project_id(), job_id, reason)
         view = service.fresh_view(session, job)
     # Unmaterialised items of a directory job are written as cancelled by the dispatcher.
-    send("batchsvc.dispatch_job", job_id)
+    send_or_defer("batchsvc.dispatch_job", job_id)
     return dump(s.CancelResponseSchema(), {
         "job_id": job_id, "status": "cancelled", "processed_items": view["processed_items"],
         "message": "job cancelled; pending items were cancelled, running items may finish"})

@@ -14,7 +14,7 @@ from batchsvc.services import classifier as classifier_service
 from batchsvc.services.errors import NotFound
 from batchsvc.storage import get_storage
 from schemas import classifier as s
-from tasks.app import send
+from tasks.app import send_or_defer
 
 bp = Blueprint("results", __name__)
 
@@ -53,7 +53,8 @@ def create_classifier_job():
     with unit_of_work() as session:
         job, batch_id = classifier_service.create_job(session, project_id(), data)
         view = classifier_service.job_view(session, job)
-    send("batchsvc.dispatch_job", batch_id)
+    # Committed first; a broker outage leaves the job pending for the sweeper to dispatch.
+    send_or_defer("batchsvc.dispatch_job", batch_id)
     return s.ClassifyJobSchema().dump(view)
 
 

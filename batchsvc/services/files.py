@@ -19,6 +19,9 @@ from batchsvc.services.secrets import _fernet
 from batchsvc.settings import get_settings
 
 SNIFF_BYTES = 8192
+# Formats recognised by their leading bytes above; a name alone never makes a file one.
+MAGIC_KINDS = {"pdf", "png", "jpg", "jpeg", "tif", "tiff", "gif", "bmp", "webp", "docx",
+               "pptx", "xlsx", "zip"}
 
 
 def sniff_type(head: bytes, name: str) -> str:
@@ -43,7 +46,11 @@ def sniff_type(head: bytes, name: str) -> str:
         return "xml"
     if stripped.startswith((b"{", b"[")):
         return "json"
-    return name.rsplit(".", 1)[-1].lower() if "." in name else "txt"
+    ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    if ext in MAGIC_KINDS:
+        # The name claims a format whose signature the bytes lack: believe the bytes.
+        return "bin" if b"\x00" in head else "txt"
+    return ext or "txt"
 
 
 class _Sniffer:

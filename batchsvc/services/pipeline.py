@@ -100,18 +100,27 @@ class ClaimedItem:
     project_id: str
 
 
-def claim_item(session: Session, seq: int, lease_seconds: int) -> ClaimedItem | None:
-    """pending -> processing (or re-claim an expired lease); None when another owns it."""
+def claim_item(
+    session: Session, seq: int, lease_seconds: int, token: str | None = None,
+) -> ClaimedItem | None:
+    """pending -> processing (or re-claim an expired lease); None when another owns it.
+
+    ``token`` (the Celery task id) lets a redelivery or retry of the message that claimed the
+    item re-claim it at once, instead of waiting for the lease after a lost worker or a
+    dropped database connection."""
     now = utcnow()
     live_job = sa.select(BatchJob.id).where(BatchJob.id == JobItem.job_id,
                                             BatchJob.status != "cancelled").exists()
+    reclaimable = sa.or_(JobItem.lease_until < now, JobItem.claim_token == token) \
+        if token else JobItem.lease_until < now
     row = session.execute(
         sa.update(JobItem)
         .where(JobItem.seq == seq, live_job,
                sa.or_(JobItem.status == "pending",
-                      sa.and_(JobItem.status == "processing", JobItem.lease_until < now)))
+                      sa.and_(JobItem.status == "processing", reclaimable)))
         .values(status="processing", attempts=JobItem.attempts + 1, started_at=now,
-                lease_until=now + timedelta(seconds=lease_seconds), updated_at=now)
+                lease_until=now + timedelta(seconds=lease_seconds), updated_at=now,
+                claim_token=token)
         .returning(JobItem.seq, JobItem.job_id, JobItem.item_id, JobItem.file_id,
                    JobItem.item_name, JobItem.attempts, JobItem.project_id)
     ).first()
@@ -224,6 +233,18 @@ def stale_items(session: Session, now: datetime, limit: int = 1000) -> list[Any]
         .where(JobItem.status.in_(("pending", "processing")), JobItem.lease_until < now)
         .limit(limit)
     ).all())
+
+
+def requeue_stale(session: Session, seqs: list[int], seconds: int) -> None:
+    """Stale items back to pending with a fresh lease, so the message the sweeper re-sends
+    can claim them (a processing item re-stamped with a live lease could not be claimed)."""
+    if seqs:
+        now = utcnow()
+        session.execute(sa.update(JobItem).where(
+            JobItem.seq.in_(seqs), JobItem.status.in_(("pending", "processing")),
+            JobItem.lease_until < now)
+            .values(status="pending", lease_until=now + timedelta(seconds=seconds),
+                    claim_token=None, updated_at=now))
 
 
 def lease_pending(session: Session, seqs: list[int], seconds: int) -> None:

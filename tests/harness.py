@@ -77,13 +77,18 @@ class Worker:
     def __init__(self, settings: Settings, *, queues: tuple[str, ...] = (
             "parse", "classify", "control", "webhooks"), concurrency: int = 2,
             beat: bool = False, extra_env: dict[str, str] | None = None,
-            pool: str = "prefork") -> None:
+            pool: str = "prefork", via_cli: bool = False) -> None:
         self.settings, self.name = settings, f"w{uuid.uuid4().hex[:8]}@test"
         ns = settings.namespace
-        argv = [sys.executable, "-m", "celery", "-A", "tasks.worker", "worker",
-                "-Q", ",".join(f"{ns}{q}" for q in queues), "-n", self.name,
-                "--concurrency", str(concurrency), "--pool", pool, "--loglevel", "INFO",
-                "--without-gossip", "--without-mingle"]
+        common = ["-n", self.name, "--concurrency", str(concurrency), "--pool", pool,
+                  "--without-gossip", "--without-mingle"]
+        if via_cli:
+            # Exactly what an operator runs: `batchsvc worker` picks the queues itself.
+            argv = [sys.executable, "-m", "batchsvc.cli", "worker", *common]
+        else:
+            argv = [sys.executable, "-m", "celery", "-A", "tasks.worker", "worker",
+                    "-Q", ",".join(f"{ns}{q}" for q in queues), "--loglevel", "INFO",
+                    *common]
         if beat:
             argv += ["--beat", "--schedule",
                      str(Path(settings.data_dir) / f"beat-{uuid.uuid4().hex[:6]}")]

@@ -32,7 +32,7 @@ from batchsvc.webhooks.signing import custom_headers, render_body, request_heade
 
 log = logging.getLogger("batchsvc.webhooks")
 # How late a countdown message may arrive and still find its delivery due (clock skew).
-DUE_SLACK = timedelta(seconds=1)
+DUE_SLACK = timedelta(seconds=0.5)
 
 
 @dataclass(frozen=True)

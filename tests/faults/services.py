@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from contextlib import suppress
 from pathlib import Path
 
 from tests.harness import free_port, port_open
@@ -70,10 +71,8 @@ class PrivatePostgres:
                   "stop")
 
     def close(self) -> None:
-        try:
+        with suppress(subprocess.CalledProcessError):  # already stopped
             self.stop("immediate")
-        except subprocess.CalledProcessError:
-            pass  # already stopped
         shutil.rmtree(self.root, ignore_errors=True)
 
 

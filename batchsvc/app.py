@@ -41,6 +41,14 @@ def create_app(settings: Settings | None = None) -> Flask:
     keyed = (batches.bp, directories.bp, files.bp, results.bp, webhooks.bp)
     for blueprint in (*keyed, files.download_bp, health.bp):
         app.register_blueprint(blueprint)
+    # Retry, results and events need a key; the API docs and /metrics do not.
+    from batchsvc import logs, metrics
+    from batchsvc.api import docs, extras
+
+    keyed = (*keyed, extras.bp)
+    for blueprint in (extras.bp, docs.bp, metrics.bp):
+        app.register_blueprint(blueprint)
+    logs.init_app(app)
     keyed_names = {bp.name for bp in keyed}
     limiter = limiter_for(settings)
 

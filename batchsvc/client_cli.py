@@ -113,7 +113,8 @@ class Progress:
 
 def _columns() -> int:
     try:
-        return os.get_terminal_size(sys.stderr.fileno()).columns
+        # A terminal that reports no size (0 columns) gets the default width too.
+        return os.get_terminal_size(sys.stderr.fileno()).columns or 100
     except OSError:
         return 100
 

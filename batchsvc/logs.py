@@ -109,6 +109,8 @@ def configure_logging(settings: Settings | None = None, level: int | str | None 
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level or settings.log_level.upper())
+    # warnings.warn() writes to stderr directly; through logging it becomes a JSON line too.
+    logging.captureWarnings(True)
     # Celery's task and redirect loggers keep their own handlers; route them to ours.
     for name in ("celery", "celery.task", "celery.redirected"):
         logging.getLogger(name).handlers = []
@@ -197,5 +199,7 @@ def connect_celery(settings: Settings | None = None) -> None:
     # line and the metrics' postrun hook still see this task's ids.
     task_prerun.connect(_prerun, weak=False)
     if (settings or get_settings()).log_json:
-        # With a receiver connected, Celery leaves logging entirely to it.
+        # Now, for what Celery says before it sets logging up (the root-user warning), and
+        # again from its set-up signal, after which Celery leaves logging entirely to us.
+        configure_logging(settings)
         setup_logging.connect(_setup, weak=False)

@@ -15,6 +15,7 @@ from billiard.exceptions import SoftTimeLimitExceeded
 from sqlalchemy.exc import IntegrityError
 
 from batchsvc.db import session_scope
+from batchsvc.logs import bind as bind_log_ids
 from batchsvc.models import BatchJob, ProcessingResult, new_id
 from batchsvc.services import pipeline
 from batchsvc.settings import get_settings
@@ -38,12 +39,14 @@ def process_item(seq: int, job_type: str) -> dict[str, Any]:
         claim = pipeline.claim_item(session, seq, settings.item_lease_seconds)
         if claim is None:
             return {"seq": seq, "status": "noop"}
+        bind_log_ids(job_id=claim.job_id, item_id=claim.item_id, item_name=claim.item_name)
         job = session.get(BatchJob, claim.job_id)
         assert job is not None
         if job.status == "dispatched":
             pipeline.mark_running(session, job.id)
         stored = pipeline.file_for_item(session, claim.file_id)
         config, params_hash = job.job_config, job.parameters_hash
+        retried = job.retry_of is not None
         file_info = None if stored is None else (
             stored.size, stored.sha256, stored.storage_key)
     if claim.attempts > settings.item_max_attempts:
@@ -57,7 +60,8 @@ def process_item(seq: int, job_type: str) -> dict[str, Any]:
                        error=f"file is {size} bytes; the limit is {settings.max_item_bytes}")
     params = config.get("parameters") or {}
     no_cache = bool(params.get("invalidate_cache") or params.get("do_not_cache"))
-    if not no_cache:
+    # A retry re-runs its items even where an identical file was processed before.
+    if not no_cache and not retried:
         with session_scope() as session:
             cached = pipeline.find_cached_result(
                 session, claim.project_id, sha256, job_type, params_hash)

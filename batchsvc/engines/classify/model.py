@@ -29,6 +29,8 @@ LAYERS = 6
 LN_EPS = 1e-12
 # sentence-transformers' max_seq_length for this model; position table has 512 rows.
 MAX_TOKENS = 256
+# Bump when build_graph changes, so cached ONNX files from an older build are not reused.
+GRAPH_VERSION = 3
 
 
 class ModelUnavailable(RuntimeError):
@@ -202,14 +204,24 @@ def build_onnx_file(src: Path, quantize: bool, fused: bool = True) -> Path:
     st = src / "model.safetensors"
     stat = st.stat()
     # Digest of size+mtime+path is enough to invalidate on a reinstall without hashing 90 MB.
-    key = hashlib.sha256(f"{st.resolve()}:{stat.st_size}:{stat.st_mtime_ns}:v2".encode())
+    key = hashlib.sha256(
+        f"{st.resolve()}:{stat.st_size}:{stat.st_mtime_ns}:v{GRAPH_VERSION}".encode()
+    )
     name = (f"minilm-l6-{key.hexdigest()[:16]}-{'int8' if quantize else 'fp32'}"
             f"{'-fused' if fused else ''}.onnx")
     cache = _cache_dir()
     target = cache / name
     if target.is_file():
         return target
-    cache.mkdir(parents=True, exist_ok=True)
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        # Read-only home (some containers): build into the temp dir instead.
+        cache = Path(tempfile.gettempdir()) / "batchsvc-models"
+        cache.mkdir(parents=True, exist_ok=True)
+        target = cache / name
+        if target.is_file():
+            return target
     import onnx
 
     model = build_graph(load_file(str(st)), fused)

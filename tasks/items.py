@@ -11,10 +11,12 @@ import logging
 from typing import Any
 
 import sqlalchemy as sa
-from billiard.exceptions import SoftTimeLimitExceeded
+from billiard.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
+from celery import Task
 from sqlalchemy.exc import IntegrityError
 
-from batchsvc.db import session_scope
+from batchsvc import limits
+from batchsvc.db import is_transient_db_error, session_scope
 from batchsvc.logs import bind as bind_log_ids
 from batchsvc.models import BatchJob, ProcessingResult, new_id
 from batchsvc.services import pipeline
@@ -33,10 +35,10 @@ def _finish(seq: int, status: str, **kw: Any) -> dict[str, Any]:
     return {"seq": seq, "status": status}
 
 
-def process_item(seq: int, job_type: str) -> dict[str, Any]:
+def process_item(seq: int, job_type: str, token: str | None = None) -> dict[str, Any]:
     settings = get_settings()
     with session_scope() as session:
-        claim = pipeline.claim_item(session, seq, settings.item_lease_seconds)
+        claim = pipeline.claim_item(session, seq, settings.item_lease_seconds, token)
         if claim is None:
             return {"seq": seq, "status": "noop"}
         bind_log_ids(job_id=claim.job_id, item_id=claim.item_id, item_name=claim.item_name)
@@ -51,7 +53,8 @@ def process_item(seq: int, job_type: str) -> dict[str, Any]:
             stored.size, stored.sha256, stored.storage_key)
     if claim.attempts > settings.item_max_attempts:
         return _finish(seq, "failed", error=f"gave up after {claim.attempts - 1} attempts: "
-                       "the worker processing this item was lost each time")
+                       "the worker processing this item was lost each time "
+                       "(it crashed, was killed or ran out of memory)")
     if file_info is None:
         return _finish(seq, "failed", error="the file was deleted before it could be processed")
     size, sha256, storage_key = file_info
@@ -69,18 +72,24 @@ def process_item(seq: int, job_type: str) -> dict[str, Any]:
             return _finish(seq, "skipped", skip_reason="already_processed", result_id=cached)
     try:
         data = get_storage().get_bytes(storage_key)
-        output, summary = ENGINES[job_type](data, claim.item_name, config)
+        seconds = limits.item_seconds(params, limits.page_count(data),
+                                      settings.item_time_limit_seconds)
+        with limits.deadline(seconds):
+            output, summary = ENGINES[job_type](data, claim.item_name, config)
+    except limits.ItemTimeout as exc:
+        return _finish(seq, "failed", error=str(exc))
     except DocumentError as exc:
         return _finish(seq, "failed", error=str(exc))
     except SoftTimeLimitExceeded:
         limit = celery_app.current_task.request.timelimit[1] if celery_app.current_task else None
         return _finish(seq, "failed", error=f"timed out after {limit or '?'} s")
     except MemoryError:
-        return _finish(seq, "failed", error="ran out of memory parsing this document "
-                       f"(limit {settings.item_memory_limit_mb} MB)")
+        return _finish(seq, "failed", error=limits.memory_message(settings.item_memory_limit_mb))
     except StorageError as exc:
         return _finish(seq, "failed", error=str(exc))
     except Exception as exc:  # noqa: BLE001 - a bad document must not kill the chord
+        if is_transient_db_error(exc):
+            raise  # db:// storage lost its connection: the task retries, the item is fine
         log.exception("engine error on item %s", seq)
         return _finish(seq, "failed", error=f"could not process the document: "
                        f"{type(exc).__name__}: {exc}")
@@ -112,19 +121,48 @@ def _store(seq: int, claim: pipeline.ClaimedItem, job_type: str, params_hash: st
     return {"seq": seq, "status": "completed"}
 
 
+class ItemTask(Task):
+    def on_failure(self, exc: Exception, task_id: str, args: Any, kwargs: Any,
+                   einfo: Any) -> None:
+        # The hard time limit killed the pool child (code stuck in C ignores the soft one);
+        # the worker's main process runs this, so the item still ends with a reason.
+        if isinstance(exc, TimeLimitExceeded) and args:
+            seconds = exc.args[0] if exc.args else "?"
+            with session_scope() as session:
+                pipeline.finish_item(session, args[0], "failed",
+                                     error=f"timed out after {seconds} s")
+
+
+def run_item(task: Task, seq: int, job_type: str) -> dict[str, Any]:
+    try:
+        return process_item(seq, job_type, token=task.request.id)
+    except Exception as exc:
+        if not is_transient_db_error(exc):
+            raise
+        # The database is restarting or unreachable: the same message comes back (same task
+        # id, so it may re-claim its item) after 1, 2, 4 ... 30 s.
+        countdown = min(30, 2 ** task.request.retries)
+        log.warning("item %s: database unavailable (%s); retry in %s s",
+                    seq, type(exc).__name__, countdown)
+        raise task.retry(exc=exc, countdown=countdown) from exc
+
+
 ITEM_OPTIONS: dict[str, Any] = {
+    "base": ItemTask,
+    "bind": True,
     "acks_late": True,
     "reject_on_worker_lost": True,
     "ignore_result": False,  # chord header results must be kept
-    "max_retries": 3,
+    # Transient database errors only; a lost worker is bounded by item_max_attempts.
+    "max_retries": 8,
 }
 
 
 @celery_app.task(name="batchsvc.parse_item", **ITEM_OPTIONS)
-def parse_item(seq: int) -> dict[str, Any]:
-    return process_item(seq, "parse")
+def parse_item(self: Task, seq: int) -> dict[str, Any]:
+    return run_item(self, seq, "parse")
 
 
 @celery_app.task(name="batchsvc.classify_item", **ITEM_OPTIONS)
-def classify_item(seq: int) -> dict[str, Any]:
-    return process_item(seq, "classify")
+def classify_item(self: Task, seq: int) -> dict[str, Any]:
+    return run_item(self, seq, "classify")

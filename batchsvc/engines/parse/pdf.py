@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import itertools
 import math
+import re
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -92,6 +93,79 @@ def _page_chars(f: _Fast, tpr: int, tp: pdfium.PdfTextPage, n: int) -> tuple[str
     return "".join([chr(uni(tpr, k)) for k in range(n)]), True
 
 
+_TOKEN = re.compile(r"\S+")
+_SPACE = re.compile(r"\s+")
+
+
+def _runs_by_char(f: _Fast, tpr: int, n: int) -> tuple[list[int], list[int]]:
+    """Run starts and their text objects, asking pdfium for the object of every char.
+
+    A run starts at a char whose object differs from the last non-null object before it;
+    generated chars (spaces, line breaks pdfium inserts) have no object and stay with the
+    run they follow.
+    """
+    objs = list(map(f.text_object, itertools.repeat(tpr, n), range(n)))
+    starts: list[int] = []
+    run_objs: list[int] = []
+    prev = None
+    k = 0
+    for obj, grp in itertools.groupby(objs):
+        if obj is not None and obj != prev:
+            starts.append(k)
+            run_objs.append(obj)
+            prev = obj
+        k += len(list(grp))
+    return starts, run_objs
+
+
+def _starts(obs: list[tuple[int, int]]) -> tuple[list[int], list[int]]:
+    """Run starts from (char index, object) observations in char order."""
+    starts: list[int] = []
+    run_objs: list[int] = []
+    prev = None
+    for k, o in obs:
+        if o != prev:
+            starts.append(k)
+            run_objs.append(o)
+            prev = o
+    return starts, run_objs
+
+
+def _token_objects(f: _Fast, tpr: int, full: str) -> list[tuple[int, int]]:
+    """(index, object) of the chars that can start a run, two lookups per word.
+
+    pdfium appends a text object's chars contiguously, so a word whose first and last chars
+    belong to one object lies wholly in it; only words that straddle objects (a font change
+    inside a word) are looked at char by char. Whitespace is not looked at: see
+    ``_space_objects``.
+    """
+    getobj = f.text_object
+    obs: list[tuple[int, int]] = []
+    for m in _TOKEN.finditer(full):
+        a, b = m.span()
+        oa = getobj(tpr, a)
+        if oa is not None and (b - a == 1 or getobj(tpr, b - 1) == oa):
+            obs.append((a, oa))
+            continue
+        for k in range(a, b):
+            o = getobj(tpr, k)
+            if o is not None:
+                obs.append((k, o))
+    return obs
+
+
+def _space_objects(f: _Fast, tpr: int, full: str) -> list[tuple[int, int]]:
+    """(index, object) of whitespace chars that belong to a text object (not generated)."""
+    getobj = f.text_object
+    obs = []
+    for m in _SPACE.finditer(full):
+        for k in range(*m.span()):
+            o = getobj(tpr, k)
+            if o is not None:
+                obs.append((k, o))
+    return obs
+
+
 def _clean(text: str) -> str:
     """Text sliced from a per-char rebuild: drop NULs, re-pair surrogate halves."""
     return text.replace("\x00", "").encode("utf-16-le", "surrogatepass").decode(
@@ -117,69 +191,62 @@ def _segments(tp: pdfium.PdfTextPage, page_h: float, page_w: float,
     if n <= 0:
         return [], "", dropped
     full, rebuilt = _page_chars(f, tpr, tp, n)
-    getobj = f.text_object
-    objs = list(map(getobj, itertools.repeat(tpr, n), range(n)))
-    # Run starts: a char whose object differs from the last non-null object before it;
-    # generated chars (spaces, line breaks pdfium inserts) have no object and stay with the
-    # run they follow.
-    starts: list[int] = []
-    run_objs: list[int] = []
-    prev = None
-    k = 0
-    for obj, grp in itertools.groupby(objs):
-        if obj is not None and obj != prev:
-            starts.append(k)
-            run_objs.append(obj)
-            prev = obj
-        k += len(list(grp))
+    # pdfium makes one text rectangle per run, so the rectangle count checks the runs found
+    # from words alone; a text object holding only spaces is the usual reason they differ.
+    obs = _token_objects(f, tpr, full)
+    starts, run_objs = _starts(obs)
+    n_rects = f.count_rects(tpr, 0, -1)
+    if len(starts) != n_rects:
+        starts, run_objs = _starts(sorted(obs + _space_objects(f, tpr, full)))
+        if len(starts) != n_rects:
+            starts, run_objs = _runs_by_char(f, tpr, n)
     n_runs = len(starts)
     ends = starts[1:] + [n]
+    aligned = n_rects == n_runs
     box = (ctypes.c_double * 4)()  # left, top, right, bottom as FPDFText_GetRect writes them
     pl, pt, pr, pb = (ctypes.addressof(box) + 8 * j for j in range(4))
-    get_rect = f.get_rect
-    aligned = f.count_rects(tpr, 0, -1) == n_runs
+    box_v = memoryview(box).cast("B").cast("d")  # reading a ctypes array by iteration is slow
     mat = (ctypes.c_float * 6)()  # FS_MATRIX: a b c d e f
     pm = ctypes.addressof(mat)
-    font_size, get_matrix, obj_font = f.font_size, f.matrix, f.obj_font
+    mat_v = memoryview(mat).cast("B").cast("f")
+    get_rect, font_size, get_matrix, obj_font = f.get_rect, f.font_size, f.matrix, f.obj_font
     bold_of: dict[int | None, bool] = {}
     fontbuf = ctypes.create_string_buffer(256)
     segs: list[Seg] = []
-    raw_parts: list[str] = []
+    add_seg = segs.append
     hypot = math.hypot
-    add_seg, add_raw = segs.append, raw_parts.append
-    for i in range(n_runs):
-        idx = starts[i]
-        text = full[idx:ends[i]]
+    for i, idx, end, obj in zip(range(n_runs), starts, ends, run_objs, strict=True):
+        text = full[idx:end]
         if text.isspace():
             continue
         if rebuilt:
             text = _clean(text)
-        add_raw(text)
         # Font size alone is wrong when the text matrix carries the scale (size 1 x 10).
         get_matrix(tpr, idx, pm)
-        size = font_size(tpr, idx) * (hypot(mat[2], mat[3]) or 1.0)
+        a, b, c, d, _, _ = mat_v.tolist()
+        size = font_size(tpr, idx) * (hypot(c, d) or 1.0)
         if size < SMALL_TEXT_PT and not keep_small:
             dropped["small"] += 1
             continue
-        if skip_diag and 2 < math.degrees(math.atan2(mat[1], mat[0])) % 90 < 88:
+        if skip_diag and 2 < math.degrees(math.atan2(b, a)) % 90 < 88:
             dropped["diagonal"] += 1
             continue
         if aligned:
             get_rect(tpr, i, pl, pt, pr, pb)
-            x0, y1, x1, y0 = box
+            x0, y1, x1, y0 = box_v.tolist()
         else:
-            x0, y0, x1, y1 = _run_box(f, tpr, idx, ends[i] - idx)
+            x0, y0, x1, y1 = _run_box(f, tpr, idx, end - idx)
         if remove_hidden and _hidden(tp.raw, idx, x0, y0, x1, y1, page_w, page_h):
             dropped["hidden"] += 1
             continue
-        font = obj_font(run_objs[i])
+        font = obj_font(obj)
         bold = bold_of.get(font)
         if bold is None:
             bold = bold_of[font] = _bold(tp.raw, idx, fontbuf)
-        if "\r" in text or "\n" in text:
+        if "\n" in text or "\r" in text:
             text = text.replace("\r", " ").replace("\n", " ")
         add_seg(Seg(x0, y0, x1, y1, text, size, bold))
-    return segs, "\n".join(raw_parts), dropped
+    return segs, _clean(full) if rebuilt else full, dropped
 
 
 def _run_box(f: _Fast, tpr: int, start: int, count: int) -> tuple[float, float, float, float]:

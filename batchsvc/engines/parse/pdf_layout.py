@@ -6,6 +6,7 @@ Coordinates are PDF points with the origin at the bottom-left (as pdfium reports
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -98,6 +99,10 @@ def group_lines(segs: list[Seg]) -> list[Line]:
 # ---------------------------------------------------------------- tables
 
 
+def _joined(parts: list[str]) -> str:
+    return " ".join([t for t in (p.strip() for p in parts) if t])
+
+
 def _cells(row: list[Seg]) -> list[Seg]:
     """Merge segments of one visual row separated by less than a cell gap."""
     if len(row) == 1:  # most rows: one line of prose
@@ -107,20 +112,25 @@ def _cells(row: list[Seg]) -> list[Seg]:
             return [s]
         return [Seg(s.x0, s.y0, s.x1, s.y1, t, s.size)] if t else []
     out: list[Seg] = []
-    cur: list = []  # x0, y0, x1, y1, text, size of the cell being merged
-    for s in sorted(row, key=_X0):
-        if cur and s.x0 - cur[2] < 0.9 * (s.size if s.size > cur[5] else cur[5]):
-            cur[1] = min(cur[1], s.y0)
-            cur[2] = max(cur[2], s.x1)
-            cur[3] = max(cur[3], s.y1)
-            cur[4] = (cur[4].rstrip() + " " + s.text.lstrip()).strip()
-            cur[5] = max(cur[5], s.size)
+    ordered = sorted(row, key=_X0)
+    s = ordered[0]
+    x0, y0, x1, y1, size, parts = s.x0, s.y0, s.x1, s.y1, s.size, [s.text]
+    for s in ordered[1:]:
+        ssize = s.size
+        if s.x0 - x1 < 0.9 * (ssize if ssize > size else size):
+            y0 = s.y0 if s.y0 < y0 else y0
+            x1 = s.x1 if s.x1 > x1 else x1
+            y1 = s.y1 if s.y1 > y1 else y1
+            size = ssize if ssize > size else size
+            parts.append(s.text)
             continue
-        if cur and cur[4]:
-            out.append(Seg(*cur))
-        cur = [s.x0, s.y0, s.x1, s.y1, s.text.strip(), s.size]
-    if cur and cur[4]:
-        out.append(Seg(*cur))
+        text = _joined(parts)
+        if text:
+            out.append(Seg(x0, y0, x1, y1, text, size))
+        x0, y0, x1, y1, size, parts = s.x0, s.y0, s.x1, s.y1, ssize, [s.text]
+    text = _joined(parts)
+    if text:
+        out.append(Seg(x0, y0, x1, y1, text, size))
     return out
 
 
@@ -164,18 +174,18 @@ class Table:
 
 def find_tables(segs: list[Seg], page_w: float) -> list[Table]:
     rows = [_cells(r) for r in _rows(segs)]
+    tab = [_tabular(r, page_w) for r in rows]
+    n = len(rows)
     tables: list[Table] = []
     i = 0
-    while i < len(rows):
-        if not _tabular(rows[i], page_w):
+    while i < n:
+        if not tab[i]:
             i += 1
             continue
         j = i
         run: list[list[Seg]] = []
         # Allow one non-tabular row inside a table (wrapped cell text), not at the end.
-        while j < len(rows) and (_tabular(rows[j], page_w) or (
-                j + 1 < len(rows) and _tabular(rows[j + 1], page_w) and len(rows[j]) == 1
-                and run)):
+        while j < n and (tab[j] or (j + 1 < n and tab[j + 1] and len(rows[j]) == 1 and run)):
             run.append(rows[j])
             j += 1
         t = _build_table(run) if len([r for r in run if len(r) > 1]) >= 3 else None
@@ -197,17 +207,17 @@ def _build_table(run: list[list[Seg]]) -> Table | None:
         return None
     out: list[list[str]] = []
     ncols = len(cols)
+    los = [c[0] for c in cols]
     for r in run:
         cells = [""] * ncols
         for c in r:
-            # The column overlapping the cell most, preferring one that holds its left edge.
-            best, best_score = 0, -1e18
-            for k in range(ncols):
-                lo, hi = cols[k]
-                score = min(c.x1, hi) - max(c.x0, lo) - (0 if lo <= c.x0 <= hi else 1000)
-                if score > best_score:
-                    best, best_score = k, score
-            cells[best] = (cells[best] + " " + c.text).strip()
+            # The column holding the cell's left edge (columns are disjoint), else the one
+            # it overlaps most.
+            k = bisect.bisect_right(los, c.x0) - 1
+            if k < 0 or c.x0 > cols[k][1]:
+                k = max(range(ncols), key=lambda j, c=c: min(c.x1, cols[j][1]) - max(
+                    c.x0, cols[j][0]))
+            cells[k] = (cells[k] + " " + c.text).strip()
         out.append(cells)
     every = [c for r in run for c in r]
     return Table(out, min(c.x0 for c in every), min(c.y0 for c in every),

@@ -3,9 +3,10 @@ message; the worker that met it lives on and keeps working."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from batchsvc.settings import Settings
 from tests.faults.hostile import HOSTILE
 from tests.faults.scenarios import SLOW_DOC, FaultEnv, create_batch, job_items, wait_finished
 from tests.harness import CORPUS
@@ -20,9 +21,10 @@ def _readable(message: str | None) -> bool:
 
 def test_pool_children_run_under_the_memory_cap(env: FaultEnv) -> None:
     worker = env.ensure_item_worker()
-    cap = Settings().item_memory_limit_mb * 1024 * 1024
+    cap = env.stack.settings.item_memory_limit_mb * 1024 * 1024
+    assert cap > 0
     for pid in worker.children():
-        limits = open(f"/proc/{pid}/limits").read()
+        limits = Path(f"/proc/{pid}/limits").read_text()
         line = next(x for x in limits.splitlines() if x.startswith("Max address space"))
         assert line.split()[3] == str(cap), line
 

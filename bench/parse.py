@@ -228,7 +228,8 @@ def _write_results(table: str, bench: dict, warmup: str) -> None:
         f"speed-up vs markitdown on PDFs: {bench['speedup_vs_markitdown']}x\n"
     )
     pat = re.compile(r"## Parse engine\n.*?(?=\n## |\Z)", re.S)
-    text = pat.sub(section.rstrip("\n"), text) if pat.search(text) else (
+    # The section ends with one blank line before the next one (the pattern stops at "\n## ").
+    text = pat.sub(lambda _: section.rstrip("\n") + "\n", text) if pat.search(text) else (
         text.rstrip("\n") + "\n\n" + section)
     path.write_text(text if text.endswith("\n") else text + "\n")
 

@@ -99,38 +99,52 @@ def group_lines(segs: list[Seg]) -> list[Line]:
 # ---------------------------------------------------------------- tables
 
 
-def _joined(parts: list[str]) -> str:
-    return " ".join([t for t in (p.strip() for p in parts) if t])
+class _Cell:
+    """Segments of one row merged into a table cell; the text is joined only if used."""
+
+    __slots__ = ("_text", "parts", "size", "x0", "x1", "y0", "y1")
+
+    def __init__(self, s: Seg) -> None:
+        self.x0, self.y0, self.x1, self.y1, self.size = s.x0, s.y0, s.x1, s.y1, s.size
+        self.parts = [s.text]
+        self._text: str | None = None
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            self._text = " ".join([t for t in (p.strip() for p in self.parts) if t])
+        return self._text
 
 
-def _cells(row: list[Seg]) -> list[Seg]:
-    """Merge segments of one visual row separated by less than a cell gap."""
+def _cells(row: list[Seg]) -> list[Seg | _Cell]:
+    """Merge segments of one visual row separated by less than a cell gap.
+
+    Segments never hold only whitespace (the PDF reader drops those), so no cell is empty.
+    """
     if len(row) == 1:  # most rows: one line of prose
         s = row[0]
         t = s.text.strip()
         if t == s.text:
             return [s]
         return [Seg(s.x0, s.y0, s.x1, s.y1, t, s.size)] if t else []
-    out: list[Seg] = []
     ordered = sorted(row, key=_X0)
-    s = ordered[0]
-    x0, y0, x1, y1, size, parts = s.x0, s.y0, s.x1, s.y1, s.size, [s.text]
+    cur = _Cell(ordered[0])
+    out: list[Seg | _Cell] = [cur]
     for s in ordered[1:]:
-        ssize = s.size
-        if s.x0 - x1 < 0.9 * (ssize if ssize > size else size):
-            y0 = s.y0 if s.y0 < y0 else y0
-            x1 = s.x1 if s.x1 > x1 else x1
-            y1 = s.y1 if s.y1 > y1 else y1
-            size = ssize if ssize > size else size
-            parts.append(s.text)
-            continue
-        text = _joined(parts)
-        if text:
-            out.append(Seg(x0, y0, x1, y1, text, size))
-        x0, y0, x1, y1, size, parts = s.x0, s.y0, s.x1, s.y1, ssize, [s.text]
-    text = _joined(parts)
-    if text:
-        out.append(Seg(x0, y0, x1, y1, text, size))
+        ssize, size = s.size, cur.size
+        if s.x0 - cur.x1 < 0.9 * (ssize if ssize > size else size):
+            if s.y0 < cur.y0:
+                cur.y0 = s.y0
+            if s.x1 > cur.x1:
+                cur.x1 = s.x1
+            if s.y1 > cur.y1:
+                cur.y1 = s.y1
+            if ssize > size:
+                cur.size = ssize
+            cur.parts.append(s.text)
+        else:
+            cur = _Cell(s)
+            out.append(cur)
     return out
 
 
@@ -151,7 +165,7 @@ def _rows(segs: list[Seg]) -> list[list[Seg]]:
     return rows
 
 
-def _tabular(cells: list[Seg], page_w: float) -> bool:
+def _tabular(cells: list[Seg | _Cell], page_w: float) -> bool:
     if len(cells) >= 3:
         return max(c.x1 - c.x0 for c in cells) < 0.5 * page_w
     if len(cells) == 2:
@@ -167,7 +181,7 @@ class Table:
     x1: float
     y1: float
 
-    def contains(self, s: Seg) -> bool:
+    def contains(self, s: Seg | _Cell) -> bool:
         cx, cy = (s.x0 + s.x1) / 2, (s.y0 + s.y1) / 2
         return self.x0 - 1 <= cx <= self.x1 + 1 and self.y0 - 1 <= cy <= self.y1 + 1
 
@@ -183,7 +197,7 @@ def find_tables(segs: list[Seg], page_w: float) -> list[Table]:
             i += 1
             continue
         j = i
-        run: list[list[Seg]] = []
+        run: list[list[Seg | _Cell]] = []
         # Allow one non-tabular row inside a table (wrapped cell text), not at the end.
         while j < n and (tab[j] or (j + 1 < n and tab[j + 1] and len(rows[j]) == 1 and run)):
             run.append(rows[j])
@@ -195,7 +209,7 @@ def find_tables(segs: list[Seg], page_w: float) -> list[Table]:
     return tables
 
 
-def _build_table(run: list[list[Seg]]) -> Table | None:
+def _build_table(run: list[list[Seg | _Cell]]) -> Table | None:
     spans = sorted((c.x0, c.x1) for r in run for c in r if len(r) > 1)
     cols: list[list[float]] = []
     for x0, x1 in spans:

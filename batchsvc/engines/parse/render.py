@@ -18,7 +18,9 @@ _SECRET_HINTS = ("key", "secret", "token", "password")
 
 
 def _sub(template: str, page_number: int) -> str:
-    return template.replace("{pageNumber}", str(page_number))
+    # LlamaParse documents {page_number}; its clients also send {pageNumber}.
+    n = str(page_number)
+    return template.replace("{pageNumber}", n).replace("{page_number}", n)
 
 
 def page_markdown(p: dict[str, Any], ro: dict[str, Any]) -> str:

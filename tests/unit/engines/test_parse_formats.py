@@ -42,6 +42,46 @@ def test_pdf_two_columns_read_column_by_column(corpus):
     assert len(r.pages) == 4 and all(p.md for p in r.pages)
 
 
+def test_pdf_text_runs_from_words_equal_runs_from_every_char(corpus):
+    # The reader finds text runs (one per PDF text object) from two object lookups per
+    # word; looking at every char is the reference. Runs may start on a word instead of the
+    # space before it, nothing else. Pages here include RTL text, surrogate pairs and
+    # space-only text objects (the fallback that also looks at spaces).
+    import ctypes
+
+    import pypdfium2 as pdfium
+
+    from batchsvc.engines.parse import pdf as P
+
+    f = P._fast()
+    fallbacks = 0
+    for name in ("normal_4pages.pdf", "right_to_left_01.pdf", "amt_handbook_sample.pdf",
+                 "2305.03393v1-pg9.pdf", "markitdown_SPARSE-2024-INV-1234_borderless_table.pdf"):
+        doc = pdfium.PdfDocument(read(corpus, name))
+        for i in range(len(doc)):
+            tp = doc[i].get_textpage()
+            tpr = ctypes.cast(tp.raw, ctypes.c_void_p).value
+            n = tp.count_chars()
+            full, _ = P._page_chars(f, tpr, tp, n)
+            assert len(full) == n
+            exact_starts, exact_objs = P._runs_by_char(f, tpr, n)
+            obs = P._token_objects(f, tpr, full)
+            if len(P._starts(obs)[0]) != f.count_rects(tpr, 0, -1):
+                fallbacks += 1
+                obs = sorted(obs + P._space_objects(f, tpr, full))
+            starts, objs = P._starts(obs)
+            assert objs == exact_objs and len(starts) == f.count_rects(tpr, 0, -1)
+            assert all(a == b or full[a:b].isspace() for a, b in zip(exact_starts, starts,
+                                                                      strict=True))
+            # rectangle k is run k's box: the same as asking for the run's own rectangles
+            ends = [*exact_starts[1:], n]
+            for k in range(0, len(exact_starts), 7):
+                f.count_rects(tpr, 0, -1)
+                assert tp.get_rect(k) == pytest.approx(P._run_box(
+                    f, tpr, exact_starts[k], ends[k] - exact_starts[k]), abs=0.01)
+    assert fallbacks >= 1
+
+
 def test_encrypted_pdf_says_password_required(corpus):
     from pypdf import PdfReader, PdfWriter
 

@@ -29,10 +29,18 @@ def test_target_pages_and_max_pages():
 def test_page_separator_prefix_suffix():
     r = parse_document(report_pages(2), "r.pdf", {
         "page_separator": "\n<<{pageNumber}>>\n", "page_prefix": "[start {pageNumber}]",
-        "page_suffix": "[end {pageNumber}]"})
-    md = full_md(r)["markdown_full"]
+        "page_suffix": "[end {page_number}]"})
+    body = full_md(r, ("markdown_full", "markdown", "text_full"))
+    md = body["markdown_full"]
+    # the separator carries the number of the page after it, as LlamaParse documents
     assert md.startswith("[start 1]") and "[end 1]\n<<2>>\n[start 2]" in md
-    assert md.endswith("[end 2]")
+    assert md.endswith("[end 2]") and md.count("<<") == 1
+    assert body["text_full"].startswith("[start 1]") and "\n<<2>>\n" in body["text_full"]
+    # per-page markdown is the page alone: no separator, prefix or suffix
+    pages = [p["markdown"] for p in body["markdown"]["pages"]]
+    assert all("<<" not in m and "[start" not in m and "[end" not in m for m in pages)
+    assert full_md(parse_document(report_pages(2), "r.pdf", {}))["markdown_full"].count(
+        "\n\n---\n\n") == 1
 
 
 def test_headers_footers_detected_hidden_and_wrapped():
@@ -49,6 +57,57 @@ def test_headers_footers_detected_hidden_and_wrapped():
     body = full_md(r, ("markdown", "markdown_full"))
     assert "ACME" not in body["markdown_full"] and "Page 1" not in body["markdown_full"]
     assert body["markdown"]["pages"][0]["header"] == "ACME Quarterly Report - Confidential"
+
+
+def _sectioned_report(n: int = 10) -> bytes:
+    """LaTeX-like pages: page number and the current section title share the top line;
+    sections change every 3 pages; some pages open with an "Exercises" heading."""
+    sections = ["1.1 FIRST STEPS", "1.2 METRIC SPACES", "1.3 CONTINUITY", "1.4 COMPACTNESS"]
+    pages = []
+    for k in range(1, n + 1):
+        texts = [Text(72, 760, str(k), 9), Text(400, 760, sections[(k - 1) // 3], 9)]
+        if k % 3 == 2:
+            texts.append(Text(72, 726, "Exercises", 12))
+        texts += [Text(72, 690, f"Body paragraph number {k} about open sets.", 11),
+                  Text(72, 676, "A second line of the same body paragraph.", 11)]
+        pages.append(PageSpec(texts=texts))
+    return build_pdf(pages)
+
+
+def test_running_heads_that_change_by_section_are_headers():
+    r = parse_document(_sectioned_report(), "r.pdf", {})
+    assert [p.header for p in r.pages[:4]] == [
+        "1\n1.1 FIRST STEPS", "2\n1.1 FIRST STEPS", "3\n1.1 FIRST STEPS",
+        "4\n1.2 METRIC SPACES"]
+    assert r.pages[9].header == "10\n1.4 COMPACTNESS"  # a one-page section, beside the number
+    # A heading opening several pages at the same place stays in the body.
+    assert r.pages[1].md.startswith("Exercises") or "# Exercises" in r.pages[1].md
+    assert all("FIRST STEPS" not in p.md and "METRIC" not in p.md for p in r.pages)
+
+
+def test_hide_headers_and_footers_per_page_and_full():
+    job = {"id": "j", "project_id": "p", "status": "COMPLETED"}
+    expand = ("text", "markdown", "markdown_full", "text_full", "items")
+    shown = render_v2(parse_document(report_pages(3), "r.pdf", {}).to_dict(), job, expand)
+    assert shown["markdown"]["pages"][1]["markdown"].startswith("ACME Quarterly Report")
+    assert shown["text"]["pages"][1]["text"].endswith("Page 12")
+    for params in ({"hide_headers": True}, {"hide_footers": True},
+                   {"hide_headers": True, "hide_footers": True}):
+        body = render_v2(parse_document(report_pages(3), "r.pdf", params).to_dict(), job, expand)
+        heads, feet = params.get("hide_headers", False), params.get("hide_footers", False)
+        for k, (md, tx) in enumerate(zip(body["markdown"]["pages"], body["text"]["pages"],
+                                         strict=True)):
+            # the fields keep what was detected; the page bodies leave out what is hidden
+            assert md["header"] == "ACME Quarterly Report - Confidential"
+            assert md["footer"] == f"Page {k + 11}"
+            assert ("ACME" in md["markdown"]) is not heads and ("ACME" in tx["text"]) is not heads
+            assert (f"Page {k + 11}" in md["markdown"]) is not feet
+            assert (f"Page {k + 11}" in tx["text"]) is not feet
+            assert "widgets number" in md["markdown"]
+        assert ("ACME" in body["markdown_full"]) is not heads
+        assert ("Page 12" in body["text_full"]) is not feet
+        item_types = [i["type"] for i in body["items"]["pages"][0]["items"]]
+        assert item_types[0] == "header" and item_types[-1] == "footer"
 
 
 def test_extract_printed_page_number():

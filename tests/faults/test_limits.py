@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.faults.hostile import HOSTILE
-from tests.faults.scenarios import SLOW_DOC, FaultEnv, create_batch, job_items, wait_finished
+from tests.faults.scenarios import FaultEnv, create_batch, job_items, wait_finished
 from tests.harness import CORPUS
 
 pytestmark = pytest.mark.faults
@@ -32,15 +32,16 @@ def test_pool_children_run_under_the_memory_cap(env: FaultEnv) -> None:
 def test_item_time_limit_counts_base_and_pages(env: FaultEnv) -> None:
     env.ensure_item_worker()
     job_id = create_batch(env.stack, {
-        "scan.pdf": SLOW_DOC.read_bytes(),  # one page of OCR: seconds
+        "newspaper.png": (CORPUS / "old_newspaper.png").read_bytes(),  # one page, ~7 s of OCR
         "four-pages.pdf": (CORPUS / "pdflatex-4-pages.pdf").read_bytes(),  # text: instant
-    }, {"invalidate_cache": True, "job_timeout_in_seconds": 0.5,
-        "job_timeout_extra_time_per_page_in_seconds": 0.25})
+    }, {"invalidate_cache": True, "job_timeout_in_seconds": 2,
+        "job_timeout_extra_time_per_page_in_seconds": 0.5})
     wait_finished(env.stack, job_id, timeout=60)
     items = job_items(env.stack, job_id)
-    # 0.5 s + 0.25 s x 1 page: the scan cannot make it, and says how long it had.
-    assert items["scan.pdf"]["status"] == "failed"
-    assert items["scan.pdf"]["error_message"] == "timed out after 0.75 s"
+    # 2 s + 0.5 s x 1 page: the scan cannot make it, and says how long it had; the 4-page
+    # PDF had 4 s and needs a fraction of one.
+    assert items["newspaper.png"]["status"] == "failed"
+    assert items["newspaper.png"]["error_message"] == "timed out after 2.5 s"
     assert items["four-pages.pdf"]["status"] == "completed"
 
 

@@ -12,6 +12,7 @@ from .model import Encoder, get_encoder
 from .result import Classification
 from .rules import Rule
 from .scoring import (
+    EARLY_EXIT_CONFIDENCE,
     MATCH_THRESHOLD,
     TEMPERATURE,
     TEMPERATURE_REFINED,
@@ -46,14 +47,24 @@ def rule_space(encoder: Encoder, rules: Sequence[Rule]) -> RuleSpace:
 
 def classify_fast(
     texts: Sequence[str], rules: Sequence[Rule], encoder: Encoder | None = None,
-    refine: bool = True,
+    refine: bool = True, early_exit: bool = True,
 ) -> list[Classification]:
     """Classify every text against the (already validated) rules."""
     if not texts:
         return []
     encoder = encoder or get_encoder()
     space = rule_space(encoder, rules)
-    emb = embed_documents(encoder, texts)
+
+    def decided(doc1: np.ndarray, vecs: np.ndarray, owner: np.ndarray) -> np.ndarray:
+        # Stop reading a document when its opening window alone is a confident match; with
+        # one rule there is no ranking to be confident about, so every window is read.
+        if len(rules) < 2:
+            return np.zeros(len(doc1), dtype=bool)
+        p = probabilities(rule_scores(doc1, space)).max(axis=1)
+        fit1 = fit_scores(doc1, space, vecs, owner).max(axis=1)
+        return (p >= EARLY_EXIT_CONFIDENCE) & (fit1 >= MATCH_THRESHOLD)
+
+    emb = embed_documents(encoder, texts, decided if early_exit else None)
     scores = rule_scores(emb.doc, space)
     fit = fit_scores(emb.doc, space, emb.chunks, emb.owner)
     matched = (fit.max(axis=1) >= MATCH_THRESHOLD) & ~emb.empty
@@ -120,6 +131,11 @@ def _explain(
         f"Passages most like '{rules[best].type}': "
         f"{_passages(i, best, text, emb, chunk_scores, MAX_PASSAGES)}."
     )
+    if emb.skipped[i]:
+        parts.append(
+            f"The opening passage alone was decisive, so the other {int(emb.skipped[i])} "
+            f"passages were not scored."
+        )
     if refined_used is not None and refined_used[best]:
         parts.append(
             f"Scores were refined with {int(refined_used[best])} confidently classified "

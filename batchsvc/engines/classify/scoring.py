@@ -15,6 +15,11 @@ import numpy as np
 # vectors), hence their own temperature.
 TEMPERATURE = 0.0476
 TEMPERATURE_REFINED = 0.0535
+# Cascade: a document whose first 128-token window already gives this confidence (and fits a
+# rule) is not read further. fitted on train: 0.90 and 0.95 kept accuracy unchanged
+# (0.912 per document, 0.946 batch) while embedding 51% / 62% of the windows; 0.95 is the
+# cautious choice.
+EARLY_EXIT_CONFIDENCE = 0.95
 # Raw cosine between the closest rule phrasing and the document or its best-matching passage.
 # fitted: BBC train articles against their rules score >= 0.078 (1st percentile 0.106); prose on
 # unrelated subjects (a recipe, a lease, a repair manual) scores -0.05..0.05 against news

@@ -118,20 +118,34 @@ def test_document_matching_no_rule_gets_none(rules):
 
 
 def test_on_topic_text_matches_with_high_confidence(rules):
-    res = classify_text(
-        "The striker scored twice in the second half as the home side won the cup final, "
-        "and the manager praised his players after the match.", rules)
+    res = classify_text(SPORT, rules)
     assert res.type == "sport"
     assert res.confidence > 0.9
 
 
-def test_none_documents_do_not_break_a_batch(rules, bbc_sample):
-    texts = [bbc_sample[0]["text"], OFF_TOPIC[0], "", bbc_sample[-1]["text"]]
-    results = classify_texts(texts, rules)
-    assert [r.type for r in results] == [bbc_sample[0]["label"], None, None,
-                                         bbc_sample[-1]["label"]]
+SPORT = ("The striker scored twice in the second half as the home side won the cup final, and "
+         "the manager praised his players after the match.")
+PHONE = ("The new phone has a faster chip, a better camera and ships with the latest version of "
+         "its mobile operating system and apps.")
+
+
+def test_none_documents_do_not_break_a_batch(rules):
+    results = classify_texts([SPORT, OFF_TOPIC[0], "", PHONE], rules)
+    assert [r.type for r in results] == ["sport", None, None, "tech"]
     assert results[2].confidence == 0.0
     assert "no text" in results[2].reasoning
+
+
+def test_a_decisive_opening_stops_the_reading(rules):
+    # 30+ windows long; the opening window alone is a confident sport match.
+    long_text = SPORT + " " + " ".join(
+        f"In round {i} the visiting team defended well and the goalkeeper saved a penalty."
+        for i in range(300))
+    fast = classify_fast([long_text], parse_rules(rules))[0]
+    assert fast.type == "sport"
+    assert f"the other {MAX_CHUNKS - 1} passages were not scored" in fast.reasoning
+    full = classify_fast([long_text], parse_rules(rules), early_exit=False)[0]
+    assert full.type == "sport" and "not scored" not in full.reasoning
 
 
 def test_single_rule_uses_fit_not_ranking():

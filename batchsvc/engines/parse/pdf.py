@@ -93,8 +93,8 @@ def _page_chars(f: _Fast, tpr: int, tp: pdfium.PdfTextPage, n: int) -> tuple[str
     return "".join([chr(uni(tpr, k)) for k in range(n)]), True
 
 
-_TOKEN = re.compile(r"\S+")
-_SPACE = re.compile(r"\s+")
+_WORD = re.compile(r"\S+")
+_WORD_OR_SPACE = re.compile(r"\S+|\s+")
 
 
 def _runs_by_char(f: _Fast, tpr: int, n: int) -> tuple[list[int], list[int]]:
@@ -118,52 +118,37 @@ def _runs_by_char(f: _Fast, tpr: int, n: int) -> tuple[list[int], list[int]]:
     return starts, run_objs
 
 
-def _starts(obs: list[tuple[int, int]]) -> tuple[list[int], list[int]]:
-    """Run starts from (char index, object) observations in char order."""
-    starts: list[int] = []
-    run_objs: list[int] = []
-    prev = None
-    for k, o in obs:
-        if o != prev:
-            starts.append(k)
-            run_objs.append(o)
-            prev = o
-    return starts, run_objs
-
-
-def _token_objects(f: _Fast, tpr: int, full: str) -> list[tuple[int, int]]:
-    """(index, object) of the chars that can start a run, two lookups per word.
+def _runs_by_word(f: _Fast, tpr: int, full: str, spaces: bool = False) -> tuple[
+        list[int], list[int]]:
+    """The same runs as ``_runs_by_char`` from two object lookups per word.
 
     pdfium appends a text object's chars contiguously, so a word whose first and last chars
     belong to one object lies wholly in it; only words that straddle objects (a font change
-    inside a word) are looked at char by char. Whitespace is not looked at: see
-    ``_space_objects``.
+    inside a word) are looked at char by char. Whitespace is looked at only with ``spaces``:
+    without it a text object holding only spaces goes unseen, which the caller detects
+    because pdfium's rectangle count (one per run) then differs.
     """
     getobj = f.text_object
-    obs: list[tuple[int, int]] = []
-    for m in _TOKEN.finditer(full):
+    starts: list[int] = []
+    run_objs: list[int] = []
+    prev = None
+    for m in (_WORD_OR_SPACE if spaces else _WORD).finditer(full):
         a, b = m.span()
         oa = getobj(tpr, a)
-        if oa is not None and (b - a == 1 or getobj(tpr, b - 1) == oa):
-            obs.append((a, oa))
+        if oa is not None and (b - a == 1 or getobj(tpr, b - 1) == oa) and not (
+                spaces and full[a].isspace()):
+            if oa != prev:
+                starts.append(a)
+                run_objs.append(oa)
+                prev = oa
             continue
         for k in range(a, b):
-            o = getobj(tpr, k)
-            if o is not None:
-                obs.append((k, o))
-    return obs
-
-
-def _space_objects(f: _Fast, tpr: int, full: str) -> list[tuple[int, int]]:
-    """(index, object) of whitespace chars that belong to a text object (not generated)."""
-    getobj = f.text_object
-    obs = []
-    for m in _SPACE.finditer(full):
-        for k in range(*m.span()):
-            o = getobj(tpr, k)
-            if o is not None:
-                obs.append((k, o))
-    return obs
+            o = oa if k == a else getobj(tpr, k)
+            if o is not None and o != prev:
+                starts.append(k)
+                run_objs.append(o)
+                prev = o
+    return starts, run_objs
 
 
 def _clean(text: str) -> str:
@@ -193,11 +178,10 @@ def _segments(tp: pdfium.PdfTextPage, page_h: float, page_w: float,
     full, rebuilt = _page_chars(f, tpr, tp, n)
     # pdfium makes one text rectangle per run, so the rectangle count checks the runs found
     # from words alone; a text object holding only spaces is the usual reason they differ.
-    obs = _token_objects(f, tpr, full)
-    starts, run_objs = _starts(obs)
+    starts, run_objs = _runs_by_word(f, tpr, full)
     n_rects = f.count_rects(tpr, 0, -1)
     if len(starts) != n_rects:
-        starts, run_objs = _starts(sorted(obs + _space_objects(f, tpr, full)))
+        starts, run_objs = _runs_by_word(f, tpr, full, spaces=True)
         if len(starts) != n_rects:
             starts, run_objs = _runs_by_char(f, tpr, n)
     n_runs = len(starts)
@@ -223,12 +207,11 @@ def _segments(tp: pdfium.PdfTextPage, page_h: float, page_w: float,
             text = _clean(text)
         # Font size alone is wrong when the text matrix carries the scale (size 1 x 10).
         get_matrix(tpr, idx, pm)
-        a, b, c, d, _, _ = mat_v.tolist()
-        size = font_size(tpr, idx) * (hypot(c, d) or 1.0)
+        size = font_size(tpr, idx) * (hypot(mat_v[2], mat_v[3]) or 1.0)
         if size < SMALL_TEXT_PT and not keep_small:
             dropped["small"] += 1
             continue
-        if skip_diag and 2 < math.degrees(math.atan2(b, a)) % 90 < 88:
+        if skip_diag and 2 < math.degrees(math.atan2(mat_v[1], mat_v[0])) % 90 < 88:
             dropped["diagonal"] += 1
             continue
         if aligned:

@@ -65,11 +65,10 @@ def test_pdf_text_runs_from_words_equal_runs_from_every_char(corpus):
             full, _ = P._page_chars(f, tpr, tp, n)
             assert len(full) == n
             exact_starts, exact_objs = P._runs_by_char(f, tpr, n)
-            obs = P._token_objects(f, tpr, full)
-            if len(P._starts(obs)[0]) != f.count_rects(tpr, 0, -1):
+            starts, objs = P._runs_by_word(f, tpr, full)
+            if len(starts) != f.count_rects(tpr, 0, -1):
                 fallbacks += 1
-                obs = sorted(obs + P._space_objects(f, tpr, full))
-            starts, objs = P._starts(obs)
+                starts, objs = P._runs_by_word(f, tpr, full, spaces=True)
             assert objs == exact_objs and len(starts) == f.count_rects(tpr, 0, -1)
             assert all(a == b or full[a:b].isspace() for a, b in zip(exact_starts, starts,
                                                                       strict=True))
@@ -153,8 +152,13 @@ def test_multipage_tiff_and_disable_ocr(corpus):
     r = parse_document(data, "x", {"disable_ocr": True})
     assert len(r.pages) == 2 and not r.job_metadata["ocr_used"]
     assert r.pages[0].text == "" and r.job_metadata["warnings"]
-    r = parse_document(data, "x", {"target_pages": "1"})
-    assert r.pages[0].page_number == 2 and len(r.pages[0].text.split()) > 50
+    r = parse_document(data, "x", {"target_pages": "1", "disable_ocr": True})
+    assert [p.page_number for p in r.pages] == [2]
+    # The whole document in one call: every frame is OCR'd and reads as text.
+    r = parse_document(data, "x", {})
+    assert [p.page_number for p in r.pages] == [1, 2] and r.job_metadata["ocr_pages"] == [1, 2]
+    assert all(p.success and len(p.text.split()) > 50 for p in r.pages)
+    assert "DocLayNet" in r.pages[0].text
 
 
 def test_docx_headings_lists_tables_headers(tmp_path):

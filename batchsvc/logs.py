@@ -154,6 +154,7 @@ def init_app(app: Any) -> None:
     from flask import g, request
 
     access = logging.getLogger("batchsvc.access")
+    json_lines = get_settings().log_json
 
     @app.before_request
     def _start() -> None:
@@ -167,6 +168,8 @@ def init_app(app: Any) -> None:
         request_id = g.get("request_id") or request_id_from(None)
         response.headers["X-Request-ID"] = request_id
         started = g.get("request_started")
+        if not json_lines:
+            return response  # gunicorn's own access log covers the text format
         access.info("%s %s %s", request.method, request.path, response.status_code, extra={
             "method": request.method, "path": request.path, "status": response.status_code,
             "duration_ms": round((time.perf_counter() - started) * 1000, 2) if started else None,

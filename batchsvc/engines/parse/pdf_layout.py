@@ -285,8 +285,11 @@ def layout_blocks(segs: list[Seg], page_w: float, page_h: float,
     para: list[Line] = []
 
     def bbox(ls: list[Line]) -> dict[str, float]:
-        x0, x1 = min(ln.x0 for ln in ls), max(ln.x1 for ln in ls)
-        y0, y1 = min(ln.y0 for ln in ls), max(ln.y1 for ln in ls)
+        first = ls[0]
+        x0, y0, x1, y1 = first.x0, first.y0, first.x1, first.y1
+        for ln in ls:
+            x0, y0 = (ln.x0 if ln.x0 < x0 else x0), (ln.y0 if ln.y0 < y0 else y0)
+            x1, y1 = (ln.x1 if ln.x1 > x1 else x1), (ln.y1 if ln.y1 > y1 else y1)
         return {"x": x0, "y": page_h - y1, "w": x1 - x0, "h": y1 - y0}
 
     def flush() -> None:
@@ -317,7 +320,7 @@ def layout_blocks(segs: list[Seg], page_w: float, page_h: float,
         para.clear()
 
     for ln in lines:
-        inside = [t for t in tables if all(t.contains(s) for s in ln.segs)]
+        inside = [t for t in tables if all(t.contains(s) for s in ln.segs)] if tables else None
         if inside:
             flush()
             k = tables.index(inside[0])

@@ -140,3 +140,12 @@ def test_upload_type_comes_from_content(stack: Stack, name: str, body: bytes,
                      data={"purpose": "parse"})
     assert response.status_code == 200, response.text
     assert response.json()["file_type"] == kind
+
+
+def test_request_line_too_long_gets_the_standard_body(stack: Stack) -> None:
+    # gunicorn refuses it before the app runs; it still answers in the API's error shape.
+    response = requests.get(f"{stack.url}{CREATE}", params={"status": "x" * 6000},
+                            headers=stack.headers(), timeout=30)
+    assert response.status_code == 414
+    assert response.headers["Content-Type"] == "application/json"
+    assert "too large" in response.json()["detail"]

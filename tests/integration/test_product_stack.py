@@ -321,8 +321,7 @@ def samples(family: Any, **labels: str) -> list[float]:
 
 
 def test_metrics_from_the_api_and_the_worker(stack: Stack, hooks: str) -> None:
-    from tasks.app import celery_app, queue_name
-    from tests.conftest import use_settings
+    from tasks.app import make_celery, queue_name
 
     api = families(requests.get(f"{stack.url}/metrics", timeout=30).text)
     assert samples(api["batchsvc_jobs"], status="completed", job_type="parse")[0] >= 2
@@ -333,21 +332,19 @@ def test_metrics_from_the_api_and_the_worker(stack: Stack, hooks: str) -> None:
         "parse", "classify", "control", "webhooks"}
 
     # Queue depth is the broker's: park three messages where nobody consumes them.
-    with use_settings(stack.settings):
-        queue = queue_name("classify")
-        control = celery_app.control
-        control.cancel_consumer(queue, destination=[stack.worker_name],  # type: ignore[attr-defined]
-                                reply=True, timeout=10)
-        try:
-            for _ in range(3):
-                celery_app.send_task("batchsvc.metrics_probe", queue=queue)
-            depth = families(requests.get(f"{stack.url}/metrics", timeout=30).text)
-            assert samples(depth["batchsvc_queue_depth"], queue="classify") == [3.0]
-        finally:
-            with celery_app.connection_for_write() as conn:
-                conn.default_channel.queue_purge(queue)
-            control.add_consumer(queue, destination=[stack.worker_name],  # type: ignore[attr-defined]
-                                 reply=True, timeout=10)
+    app = make_celery(stack.settings)  # this stack's broker, whatever this process used before
+    queue, worker = queue_name("classify", stack.settings), [stack.worker_name]  # type: ignore[attr-defined]
+    app.control.cancel_consumer(queue, destination=worker, reply=True, timeout=10)
+    try:
+        for _ in range(3):
+            app.send_task("batchsvc.metrics_probe", queue=queue)
+        depth = families(requests.get(f"{stack.url}/metrics", timeout=30).text)
+        assert samples(depth["batchsvc_queue_depth"], queue="classify") == [3.0]
+    finally:
+        with app.connection_for_write() as conn:
+            conn.default_channel.queue_purge(queue)
+        app.control.add_consumer(queue, destination=worker, reply=True, timeout=10)
+        app.close()
 
     port = stack.settings.worker_metrics_port
     worker = families(requests.get(f"http://127.0.0.1:{port}/metrics", timeout=30).text)

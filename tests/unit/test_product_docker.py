@@ -61,6 +61,27 @@ def test_services_dependencies_and_healthchecks(compose: dict[str, Any]) -> None
     assert named <= set(compose["volumes"])
 
 
+# Keys of the Compose Specification this file may use (a typo would be silently ignored by
+# YAML but refused by `docker compose config`, which is not installed everywhere).
+SERVICE_KEYS = {"image", "build", "restart", "environment", "command", "volumes", "healthcheck",
+                "depends_on", "ports", "expose", "stop_grace_period"}
+HEALTHCHECK_KEYS = {"test", "interval", "timeout", "retries", "start_period", "disable"}
+CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
+
+
+def test_only_compose_spec_keys(compose: dict[str, Any]) -> None:
+    assert set(compose) <= {"name", "services", "volumes"} | {
+        k for k in compose if k.startswith("x-")}
+    for name, service in compose["services"].items():
+        assert set(service) <= SERVICE_KEYS, (name, set(service) - SERVICE_KEYS)
+        assert set(service.get("healthcheck", {})) <= HEALTHCHECK_KEYS, name
+        for dependency, rule in service.get("depends_on", {}).items():
+            assert dependency in compose["services"] and rule["condition"] in CONDITIONS
+        assert service.get("restart", "no") in ("no", "always", "on-failure", "unless-stopped")
+        for port in service.get("ports", []):
+            assert re.fullmatch(r"(127\.0\.0\.1:)?\$\{\w+:-\d+\}:\d+", port), port
+
+
 def test_worker_scales(compose: dict[str, Any]) -> None:
     worker = compose["services"]["worker"]
     # A fixed name or host port would make `--scale worker=N` fail on the second replica.

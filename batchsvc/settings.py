@@ -47,6 +47,9 @@ class Settings:
     item_max_attempts: int = 3
     item_time_limit_seconds: int = 600
     item_memory_limit_mb: int = 1536
+    # False: item updates commit without waiting for the WAL flush (a database crash can lose
+    # the last moments of item progress; the sweeper re-runs those items). True: durable.
+    item_synchronous_commit: bool = False
     sweep_interval_seconds: float = 30.0
     redis_unacked_restore_interval: float = 2.0
     worker_concurrency: int = 0

@@ -11,8 +11,9 @@ import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
-from typing import IO, Protocol, cast
+from typing import IO, Any, Protocol, cast
 from urllib.parse import urlparse
 
 import sqlalchemy as sa
@@ -34,13 +35,14 @@ class Storage(Protocol):
     def put_stream(self, key: str, stream: IO[bytes], limit: int | None = None) -> tuple[int, str]:
         """Store a stream; return (size, sha256 hex). Raise TooLarge past ``limit`` bytes."""
 
-    def put_bytes(self, key: str, data: bytes) -> None: ...
+    def put_bytes(self, key: str, data: bytes, connection: sa.Connection | None = None) -> None:
+        """``connection``: a database store writes inside the caller's transaction."""
 
-    def get_bytes(self, key: str) -> bytes: ...
+    def get_bytes(self, key: str, connection: sa.Connection | None = None) -> bytes: ...
 
     def iter_chunks(self, key: str) -> Iterator[bytes]: ...
 
-    def delete(self, key: str) -> None: ...
+    def delete(self, key: str, connection: sa.Connection | None = None) -> None: ...
 
     def location(self, key: str) -> str: ...
 
@@ -86,12 +88,12 @@ class FileStorage:
             raise
         return size, digest.hexdigest()
 
-    def put_bytes(self, key: str, data: bytes) -> None:
+    def put_bytes(self, key: str, data: bytes, connection: sa.Connection | None = None) -> None:
         import io
 
         self.put_stream(key, io.BytesIO(data))
 
-    def get_bytes(self, key: str) -> bytes:
+    def get_bytes(self, key: str, connection: sa.Connection | None = None) -> bytes:
         try:
             return self._path(key).read_bytes()
         except FileNotFoundError as exc:
@@ -106,11 +108,23 @@ class FileStorage:
             while chunk := fh.read(CHUNK):
                 yield chunk
 
-    def delete(self, key: str) -> None:
+    def delete(self, key: str, connection: sa.Connection | None = None) -> None:
         self._path(key).unlink(missing_ok=True)
 
     def location(self, key: str) -> str:
         return self._path(key).as_uri()
+
+
+@cache
+def _blob_statements() -> tuple[Any, Any, Any]:
+    """(delete, insert, select all chunks) of one key, built once: the item path runs them per
+    item, and building a statement costs more CPU than executing it."""
+    from batchsvc.models import Blob
+
+    table = cast(sa.Table, Blob.__table__)
+    key = sa.bindparam("b_key")
+    return (table.delete().where(table.c.key == key), table.insert(),
+            sa.select(table.c.data).where(table.c.key == key).order_by(table.c.chunk))
 
 
 class DatabaseStorage:
@@ -122,26 +136,32 @@ class DatabaseStorage:
         return self._engine_getter()
 
     def put_stream(self, key: str, stream: IO[bytes], limit: int | None = None) -> tuple[int, str]:
-        from batchsvc.models import Blob
-
-        digest, size = hashlib.sha256(), 0
-        table = cast(sa.Table, Blob.__table__)
         with self._engine.begin() as conn:
-            conn.execute(table.delete().where(table.c.key == key))
-            index = -1
-            for index, chunk in enumerate(_read_limited(stream, limit)):
-                digest.update(chunk)
-                size += len(chunk)
-                conn.execute(table.insert().values(key=key, chunk=index, data=chunk))
-            if index < 0:
-                # An empty file is one empty chunk, so "empty" is never read as "missing".
-                conn.execute(table.insert().values(key=key, chunk=0, data=b""))
+            return self._write(conn, key, stream, limit)
+
+    @staticmethod
+    def _write(conn: sa.Connection, key: str, stream: IO[bytes],
+               limit: int | None) -> tuple[int, str]:
+        delete, insert, _ = _blob_statements()
+        digest, size = hashlib.sha256(), 0
+        conn.execute(delete, {"b_key": key})
+        index = -1
+        for index, chunk in enumerate(_read_limited(stream, limit)):
+            digest.update(chunk)
+            size += len(chunk)
+            conn.execute(insert, {"key": key, "chunk": index, "data": chunk})
+        if index < 0:
+            # An empty file is one empty chunk, so "empty" is never read as "missing".
+            conn.execute(insert, {"key": key, "chunk": 0, "data": b""})
         return size, digest.hexdigest()
 
-    def put_bytes(self, key: str, data: bytes) -> None:
+    def put_bytes(self, key: str, data: bytes, connection: sa.Connection | None = None) -> None:
         import io
 
-        self.put_stream(key, io.BytesIO(data))
+        if connection is None:
+            self.put_stream(key, io.BytesIO(data))
+        else:
+            self._write(connection, key, io.BytesIO(data), None)
 
     def iter_chunks(self, key: str) -> Iterator[bytes]:
         from batchsvc.models import Blob
@@ -162,13 +182,22 @@ class DatabaseStorage:
         if not found:
             raise StorageError(f"stored object {key!r} is missing")
 
-    def get_bytes(self, key: str) -> bytes:
-        return b"".join(self.iter_chunks(key))
+    def get_bytes(self, key: str, connection: sa.Connection | None = None) -> bytes:
+        if connection is None:
+            return b"".join(self.iter_chunks(key))
+        # The whole object is wanted in memory anyway: one query on the caller's connection.
+        chunks = connection.execute(_blob_statements()[2], {"b_key": key}).scalars().all()
+        if not chunks:
+            raise StorageError(f"stored object {key!r} is missing")
+        return b"".join(chunks)
 
-    def delete(self, key: str) -> None:
+    def delete(self, key: str, connection: sa.Connection | None = None) -> None:
         from batchsvc.models import Blob
 
         table = cast(sa.Table, Blob.__table__)
+        if connection is not None:
+            connection.execute(table.delete().where(table.c.key == key))
+            return
         with self._engine.begin() as conn:
             conn.execute(table.delete().where(table.c.key == key))
 

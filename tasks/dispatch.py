@@ -31,8 +31,11 @@ def item_time_limits(job: BatchJob) -> tuple[float, float]:
 
 def item_signature(job: BatchJob, seq: int) -> Any:
     soft, hard = item_time_limits(job)
+    # A Redis backend counts chord parts itself, so item results need not be stored (one key
+    # less per item in Redis); a backend that polls results for chords (a database) needs them.
     return signature(ITEM_TASKS[job.job_type], args=(seq,), app=celery_app,
-                     soft_time_limit=soft, time_limit=hard)
+                     soft_time_limit=soft, time_limit=hard,
+                     ignore_result=bool(celery_app.backend.supports_native_join))
 
 
 def publish_pages(job_id: str, pages: int) -> int:

@@ -1,13 +1,16 @@
-"""The item task's database work, lean: about seven statements and no waits for fsync.
+"""The item task's database work, lean: five statements on Postgres, no waits for fsync.
 
 Profiling a worker on tiny documents (bench/orchestration.py --profile) showed the item task
 waiting on Postgres most of the time: five transactions, three synchronous commits (a WAL
-fsync each) and about 34 round trips per item. Here an item
-runs on a connection of its own engine (Postgres): autocommit, so no BEGIN/COMMIT round
-trips; asynchronous commit (see ``item_synchronous_commit``); no pre-ping, since a dropped
-connection fails the statement and the task retries. Reads are merged (job config from a
-per-process cache, file and dedup in one query, bytes on the same connection) and writes are
-ordered so that each statement leaves a state a redelivered task can finish from.
+fsync each) and about 34 round trips per item, and spending more CPU building SQLAlchemy
+statements than running them. Here, on Postgres, an item runs on a connection of its own
+engine: autocommit (no BEGIN/COMMIT round trips), asynchronous commit (see
+``item_synchronous_commit``), no pre-ping (a dropped connection fails the statement and the
+task retries). The claim, the job's dedup keys, the file and a reusable result come back from
+one statement; the bytes from a second; the output is written (delete + insert), then lineage
+and the final status in one statement. Statements are built once with bound parameters; the
+job config is cached per process. Each write leaves a state a redelivered task can finish from.
+SQLite (embedded) runs the same steps as separate statements in transactions.
 """
 
 from __future__ import annotations

@@ -39,11 +39,14 @@ def configure(app: Celery, settings: Settings) -> None:
         queue_dir = settings.data_path / "broker"
         (queue_dir / "queue").mkdir(parents=True, exist_ok=True)
         (queue_dir / "processed").mkdir(parents=True, exist_ok=True)
+        (queue_dir / "control").mkdir(parents=True, exist_ok=True)
         transport = {
             "data_folder_in": str(queue_dir / "queue"),
             "data_folder_out": str(queue_dir / "queue"),
             "processed_folder": str(queue_dir / "processed"),
             "store_processed": False,
+            # kombu's default control folder is relative to the working directory.
+            "control_folder": str(queue_dir / "control"),
         }
     q = {kind: queue_name(kind, settings) for kind in QUEUES}
     app.conf.update(

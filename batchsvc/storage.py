@@ -116,15 +116,40 @@ class FileStorage:
 
 
 @cache
-def _blob_statements() -> tuple[Any, Any, Any]:
-    """(delete, insert, select all chunks) of one key, built once: the item path runs them per
-    item, and building a statement costs more CPU than executing it."""
+def _blob_statements() -> tuple[Any, Any, Any, Any]:
+    """(delete, insert, select all chunks, insert a whole object as chunk 0) for one key,
+    built once: the item path runs them per item, and building a statement costs more CPU
+    than executing it."""
     from batchsvc.models import Blob
 
     table = cast(sa.Table, Blob.__table__)
     key = sa.bindparam("b_key")
     return (table.delete().where(table.c.key == key), table.insert(),
-            sa.select(table.c.data).where(table.c.key == key).order_by(table.c.chunk))
+            sa.select(table.c.data).where(table.c.key == key).order_by(table.c.chunk),
+            table.insert().values(key=sa.bindparam("blob_key"), chunk=0,
+                                  data=sa.bindparam("blob_data", type_=sa.LargeBinary)))
+
+
+def read_expression(key: Any) -> Any:
+    """Postgres, database store: the bytes stored under ``key`` (a column) as one scalar
+    subquery, for a caller that reads them inside its own query (the item task's claim)."""
+    from sqlalchemy.dialects.postgresql import aggregate_order_by
+
+    from batchsvc.models import Blob
+
+    table = cast(sa.Table, Blob.__table__)
+    return sa.select(sa.func.string_agg(
+        table.c.data, aggregate_order_by(sa.literal(b"", sa.LargeBinary), table.c.chunk),
+        type_=sa.LargeBinary)).where(table.c.key == key).scalar_subquery()
+
+
+def inline_insert(storage: Storage, size: int) -> Any | None:
+    """An INSERT storing a new object of ``size`` bytes (parameters ``blob_key``,
+    ``blob_data``), for a caller that folds the write into its own statement; None when the
+    store is not the database or the object takes more than one chunk."""
+    if not isinstance(storage, DatabaseStorage) or size > CHUNK:
+        return None
+    return _blob_statements()[3]
 
 
 class DatabaseStorage:
@@ -142,7 +167,7 @@ class DatabaseStorage:
     @staticmethod
     def _write(conn: sa.Connection, key: str, stream: IO[bytes],
                limit: int | None) -> tuple[int, str]:
-        delete, insert, _ = _blob_statements()
+        delete, insert, _, _ = _blob_statements()
         digest, size = hashlib.sha256(), 0
         conn.execute(delete, {"b_key": key})
         index = -1

@@ -122,8 +122,9 @@ def cpu_seconds(pid: int) -> float:
 class Proc:
     """A child process in its own session, logging to a file, stopped as a group."""
 
-    def __init__(self, argv: list[str], env: dict[str, str], log_path: Path) -> None:
-        self.log_path = log_path
+    def __init__(self, argv: list[str], env: dict[str, str], log_path: Path,
+                 label: str = "") -> None:
+        self.log_path, self.label = log_path, label
         self._log = log_path.open("wb")
         self.proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=self._log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
@@ -216,7 +217,8 @@ class Deployment:
                 "-Q", ",".join(f"{ns}{q}" for q in queues), "--concurrency", str(concurrency),
                 "--pool", "prefork", "--loglevel", loglevel, "--without-gossip",
                 "--without-mingle"]
-        worker = Proc(argv, self.env(), self.tmp / f"{name.split('@')[0]}.log")
+        label = "raw" if "raw_app" in app else "+".join(queues)
+        worker = Proc(argv, self.env(), self.tmp / f"{name.split('@')[0]}.log", label)
         self.workers.append(worker)
         self._wait_ping(name, worker)
         return worker
@@ -449,6 +451,31 @@ class Sampler(threading.Thread):
         self.join(timeout=10)
 
 
+class Probe(threading.Thread):
+    """Samples one value every ``interval`` seconds until stopped (queue length, in flight)."""
+
+    def __init__(self, read: Callable[[], float], interval: float = 0.05) -> None:
+        super().__init__(daemon=True)
+        self.read, self.interval, self.values = read, interval, []  # type: list[float]
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            self.values.append(float(self.read()))
+            self._stop_event.wait(self.interval)
+
+    def stop(self) -> list[float]:
+        self._stop_event.set()
+        self.join(timeout=10)
+        return self.values
+
+
+def starved_share(queue_lengths: Sequence[float]) -> float:
+    """Share of samples with nothing waiting in the item queue: a worker that finishes then
+    has no next item (the dispatcher is behind)."""
+    return sum(1 for n in queue_lengths if n == 0) / len(queue_lengths) if queue_lengths else 0.0
+
+
 def _cmdline(pid: int) -> str:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as fh:
@@ -467,8 +494,9 @@ def cpu_by_role(dep: Deployment) -> dict[str, float]:
         roles[role] = roles.get(role, 0.0) + sum(cpu_seconds(pid) for pid in pids)
 
     for worker in dep.workers:
-        add("worker main", [worker.pid])
-        add("worker pool", [p for p in process_tree(worker.pid, kids) if p != worker.pid])
+        add(f"{worker.label} main", [worker.pid])
+        add(f"{worker.label} pool", [p for p in process_tree(worker.pid, kids)
+                                     if p != worker.pid])
     if dep.api is not None:
         add("api", process_tree(dep.api.proc.pid, kids))
     add("beat", [p for proc in dep.others for p in process_tree(proc.pid, kids)])

@@ -3,6 +3,9 @@ of N trivial tasks, on the same broker, backend and worker settings, alternating
 
 batchsvc: POST a directory batch, time until the job row says completed (its completed_at).
 raw: publish ``chord(noop(i) for i in range(N))(collect)``, time until the body ran.
+Both run W pool processes on their item queue, plus one publisher: the bench process for the
+raw chord, a control worker (dispatch and page callbacks, concurrency 1) for batchsvc, the
+split ``batchsvc worker -Q`` allows and the tests use.
 Usage: .venv/bin/python bench/orchestration.py [--n 10000] [--workers 2] [--rounds 2]
        [--full] [--profile out.svg]
 """
@@ -20,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (  # noqa: E402
     Deployment,
+    Probe,
     Sampler,
     bulk_directory,
     cpu_by_role,
@@ -32,6 +36,7 @@ from common import (  # noqa: E402
     raw_chord,
     redis_client,
     redis_used_mb,
+    starved_share,
     table,
     wait_job,
 )
@@ -50,12 +55,14 @@ def run_batch(dep: Deployment, directory_id: str, n: int, timeout: float) -> dic
 FORMATS = {".svg": "flamegraph", ".json": "speedscope"}  # anything else: collapsed stacks
 
 
-def profile(dep: Deployment, out: str, seconds: float) -> subprocess.Popen[bytes]:
-    """py-spy record of one pool child of the batchsvc worker while the next batch runs."""
+def profile(dep: Deployment, out: str, seconds: float,
+            target: str) -> subprocess.Popen[bytes]:
+    """py-spy record of the item worker's main process or one pool child during a batch."""
     from common import process_tree
 
-    worker = dep.workers[0]
-    child = [pid for pid in process_tree(worker.pid) if pid != worker.pid][0]
+    worker = dep.workers[0]  # the item worker
+    child = worker.pid if target == "main" else \
+        [pid for pid in process_tree(worker.pid) if pid != worker.pid][0]
     return subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-p",
                              str(child), "-d", str(int(seconds)), "-o", out, "-r", "200",
                              "-f", FORMATS.get(Path(out).suffix, "raw")])
@@ -66,25 +73,31 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=10_000)
     ap.add_argument("--workers", type=int, default=2, help="worker processes (concurrency)")
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--profile-target", choices=("pool", "main"), default="pool")
+    ap.add_argument("--pages-in-flight", type=int, help="override BATCHSVC_PAGES_IN_FLIGHT")
+    ap.add_argument("--page-size", type=int, help="override BATCHSVC_DEFAULT_PAGE_SIZE")
     ap.add_argument("--full", action="store_true", help="3 rounds of N = 10,000")
     ap.add_argument("--profile", help="py-spy output for round 1 (.svg, .json, else collapsed)")
     args = ap.parse_args()
     if args.full:
         args.rounds, args.n = max(args.rounds, 3), max(args.n, 10_000)
     timeout = max(300.0, args.n / 20)
-    rows, batch_rates, raw_rates, ratios = [], [], [], []
+    rows, batch_rates, raw_rates, ratios, starved = [], [], [], [], []
     cpu: dict[str, dict[str, float]] = {}
-    with deployment() as dep:
+    overrides = {k: v for k, v in (("pages_in_flight", args.pages_in_flight),
+                                   ("default_page_size", args.page_size)) if v}
+    with deployment(**overrides) as dep:
         dep.start_api()
-        dep.start_worker(concurrency=args.workers)
+        dep.start_worker(queues=("parse", "classify"), concurrency=args.workers)
+        dep.start_worker(queues=("control", "webhooks"), concurrency=1)
         dep.start_beat()
         dep.start_worker(app="bench.common:raw_app", queues=("raw",), concurrency=args.workers)
         raw = make_raw_app(dep.settings)
+        redis = redis_client(dep.redis_url)
         directories = [bulk_directory(dep, args.n, f"orch{r}") for r in range(args.rounds)]
         warm = bulk_directory(dep, 50, "warm")
         run_batch(dep, warm, 50, 120)  # imports, connections, prepared statements
         raw_chord(raw, 50, 120)
-        redis = redis_client(dep.redis_url)
         redis_before = redis_used_mb(redis)
         sampler = Sampler({"api": lambda: [dep.api.proc.pid] if dep.api else [],
                            "worker": lambda: [w.pid for w in dep.workers]},
@@ -96,14 +109,17 @@ def main() -> None:
             for system in order:
                 spy = None
                 if system == "batchsvc" and args.profile and r == 0:
-                    spy = profile(dep, args.profile, args.n / 150)
+                    spy = profile(dep, args.profile, args.n / 150, args.profile_target)
                 cpu_before = cpu_by_role(dep)
                 if system == "raw":
                     res = raw_chord(raw, args.n, timeout)
                     extra = f"publish {res['publish_s']:.1f} s"
                 else:
+                    queue = Probe(lambda: redis.llen(f"{dep.settings.namespace}parse"))
+                    queue.start()
                     res = run_batch(dep, directories[r], args.n, timeout)
-                    extra = f"create {res['create_ms']:.0f} ms"
+                    starved.append(starved_share(queue.stop()))
+                    extra = f"create {res['create_ms']:.0f} ms, queue empty {starved[-1]:.0%}"
                 cpu[system] = cpu_delta(cpu_before, cpu_by_role(dep))
                 if spy is not None:
                     spy.wait()
@@ -130,6 +146,7 @@ def main() -> None:
         "raw_celery_items_per_s": round(statistics.median(raw_rates), 1),
         "orchestration_ratio": round(statistics.median(ratios), 3),
         "ratios": [round(x, 3) for x in ratios],
+        "item_queue_empty_share": round(statistics.median(starved), 3),
         "cpu_ms_per_item": {system: {role: round(1000 * sec / args.n, 3)
                                      for role, sec in spent.items()}
                             for system, spent in cpu.items()},

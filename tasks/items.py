@@ -41,7 +41,8 @@ def process_item(seq: int, job_type: str, token: str | None = None) -> dict[str,
     settings = get_settings()
     # The claim and every read; an outcome known without the engine ends here.
     with itemstore.item_session() as session:
-        claimed = itemstore.claim(session, seq, settings.item_lease_seconds, token)
+        claimed = itemstore.claim(session, seq, settings.item_lease_seconds, token,
+                                  settings.max_item_bytes)
         if claimed is None:
             return {"seq": seq, "status": "noop"}
         claim, job, stored = claimed

@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from batchsvc import storage as storage_mod
 from batchsvc.db import session_scope
 from batchsvc.models import BatchJob, JobItem, ProcessingResult, StoredFile, new_id, utcnow
 from batchsvc.services import pipeline
@@ -67,6 +68,8 @@ class FileInfo:
     storage_key: str
     # The newest reusable result for the same bytes and parameters (dedup), if looked up.
     cached_result_id: str | None
+    # The bytes, when the claim could read them in the same query.
+    data: bytes | None = None
 
 
 _jobs: OrderedDict[str, JobInfo] = OrderedDict()
@@ -160,25 +163,34 @@ def _insert_result(dialect_name: str) -> Any:
 
 
 @cache
-def _claim_with_file() -> Any:
-    """Postgres: pipeline's claim, its live file and the newest reusable result, one query."""
+def _claim_with_file(read_bytes: bool) -> Any:
+    """Postgres: pipeline's claim, its live file and the newest reusable result, one query.
+
+    With ``read_bytes`` (database store) also the file's bytes, unless the file is over
+    ``b_max`` bytes or a reusable result exists: the item would not be parsed."""
     claimed = pipeline.CLAIM.cte("claimed")
     jobs = cast(sa.Table, BatchJob.__table__)
     reusable = sa.select(_results.c.id).where(
         _results.c.project_id == claimed.c.project_id, _results.c.file_sha256 == _files.c.sha256,
         _results.c.job_type == jobs.c.job_type,
         _results.c.parameters_hash == jobs.c.parameters_hash,
-        _results.c.cacheable.is_(True)).order_by(_results.c.processed_at.desc()).limit(1)
+        _results.c.cacheable.is_(True)).order_by(_results.c.processed_at.desc()).limit(1) \
+        .lateral("reusable")
+    data = sa.case((sa.and_(_files.c.size <= sa.bindparam("b_max"), reusable.c.id.is_(None)),
+                    storage_mod.read_expression(_files.c.storage_key))) if read_bytes \
+        else sa.null()
     return sa.select(claimed, _files.c.size, _files.c.sha256, _files.c.storage_key,
-                     reusable.scalar_subquery()).select_from(
+                     reusable.c.id, data).select_from(
         claimed.join(jobs, jobs.c.id == claimed.c.job_id).outerjoin(
-            _files, sa.and_(_files.c.id == claimed.c.file_id, _files.c.deleted_at.is_(None))))
+            _files, sa.and_(_files.c.id == claimed.c.file_id, _files.c.deleted_at.is_(None)))
+        .outerjoin(reusable, sa.true()))
 
 
 @cache
-def _finish_with_lineage() -> Any:
+def _finish_with_lineage(output_insert: Any) -> Any:
     """Postgres: insert the lineage unless the item has one, then pipeline's finish with the
-    lineage that exists; returns (result_id, whether ours was inserted). One statement."""
+    lineage that exists; returns (result_id, whether ours was inserted). One statement, which
+    also writes the output when ``output_insert`` (storage.inline_insert) is given."""
     columns = ("id", "project_id", "job_id", "item_id", "file_id", "file_sha256", "job_type",
                "parameters_hash", "output_key", "output_metadata", "cacheable", "processed_at")
     lineage = postgresql.insert(_results).values(
@@ -189,30 +201,35 @@ def _finish_with_lineage() -> Any:
         _results.c.job_id == sa.bindparam("r_job_id"),
         _results.c.item_id == sa.bindparam("r_item_id")).scalar_subquery()
     ours = sa.select(lineage.c.id).scalar_subquery()
-    return pipeline.FINISH.values(result_id=sa.func.coalesce(ours, earlier)).add_cte(lineage) \
-        .returning(_items.c.result_id, sa.exists(sa.select(lineage.c.id)))
+    finish = pipeline.FINISH.values(result_id=sa.func.coalesce(ours, earlier))
+    if output_insert is not None:
+        finish = finish.add_cte(output_insert.cte("output"))
+    return finish.add_cte(lineage).returning(_items.c.result_id,
+                                             sa.exists(sa.select(lineage.c.id)))
 
 
 def _on_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-def claim(session: Session, seq: int, lease_seconds: int, token: str | None
+def claim(session: Session, seq: int, lease_seconds: int, token: str | None, max_bytes: int
           ) -> tuple[pipeline.ClaimedItem, JobInfo, FileInfo | None] | None:
     """Claim the item (see pipeline.claim_item) and read its job and live file, with a
-    reusable earlier result when the job reuses results; None when another owns the item."""
+    reusable earlier result when the job reuses results (and, on Postgres with the database
+    store, the bytes of a file that will be parsed); None when another owns the item."""
     if _on_postgres(session):
         now = utcnow()
-        row = session.execute(_claim_with_file(), {
+        in_db = isinstance(get_storage(), storage_mod.DatabaseStorage)
+        row = session.execute(_claim_with_file(in_db), {
             "b_seq": seq, "b_now": now, "b_lease": now + timedelta(seconds=lease_seconds),
-            "b_token": token}).first()
+            "b_token": token, "b_max": max_bytes}).first()
         if row is None:
             return None
         item = pipeline.ClaimedItem(*row[:7])
         job = job_info(session, item.job_id)
-        size, sha256, key, reusable = row[7:]
+        size, sha256, key, reusable, data = row[7:]
         stored = None if size is None else FileInfo(
-            size, sha256, key, reusable if job.reuses_results else None)
+            size, sha256, key, reusable if job.reuses_results else None, data)
         return item, job, stored
     found = pipeline.claim_item(session, seq, lease_seconds, token)
     if found is None:
@@ -234,7 +251,10 @@ def _file_info(session: Session, claim: pipeline.ClaimedItem, job: JobInfo) -> F
 
 
 def read_file(session: Session, info: FileInfo) -> bytes:
-    """The file's bytes, on the claim's connection (db:// storage) or from the store."""
+    """The file's bytes: read by the claim already, or on its connection (database store), or
+    from the store."""
+    if info.data is not None:
+        return info.data
     return get_storage().get_bytes(info.storage_key, connection=session.connection())
 
 
@@ -248,17 +268,19 @@ def store_result(session: Session, claim: pipeline.ClaimedItem, job: JobInfo, sh
     result_id = new_id("res-")
     key = f"results/{claim.project_id}/{claim.job_id}/{result_id}.json"
     storage = get_storage()
-    storage.put_bytes(key, output, connection=session.connection())
+    inline = storage_mod.inline_insert(storage, len(output)) if _on_postgres(session) else None
+    if inline is None:
+        storage.put_bytes(key, output, connection=session.connection())
     lineage = {
         "id": result_id, "project_id": claim.project_id, "job_id": claim.job_id,
         "item_id": claim.item_id, "file_id": claim.file_id, "file_sha256": sha256,
         "job_type": job.job_type, "parameters_hash": job.params_hash, "output_key": key,
         "output_metadata": summary, "cacheable": job.cacheable, "processed_at": utcnow()}
     if _on_postgres(session):
-        row = session.execute(_finish_with_lineage(), {
+        row = session.execute(_finish_with_lineage(inline), {
             **{f"r_{name}": value for name, value in lineage.items()},
             "b_seq": claim.seq, "b_status": "completed", "b_error": None, "b_skip": None,
-            "b_now": utcnow()}).first()
+            "b_now": utcnow(), "blob_key": key, "blob_data": output}).first()
         if row is not None and not row[1]:
             storage.delete(key, connection=session.connection())
         return

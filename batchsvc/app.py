@@ -16,6 +16,7 @@ from batchsvc.db import is_transient_db_error
 from batchsvc.ratelimit import limiter_for
 from batchsvc.services.errors import ServiceError
 from batchsvc.settings import Settings, get_settings, set_settings
+from batchsvc.storage import StorageError
 from schemas.common import validation_detail
 
 log = logging.getLogger("batchsvc.api")
@@ -119,6 +120,12 @@ def _register_errors(app: Flask) -> None:
         log.warning("database rejected a statement: %s", type(exc.orig).__name__)
         return _error(422, "the request could not be stored: a value is out of range or "
                       "malformed")
+
+    @app.errorhandler(StorageError)
+    def _storage(exc: StorageError):  # type: ignore[no-untyped-def]
+        # Bytes the rows point at are gone (a wiped volume, a deleted blob): say so plainly.
+        log.warning("stored object unavailable: %s", exc)
+        return _error(410, f"the stored content is no longer available: {exc}")
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):  # type: ignore[no-untyped-def]

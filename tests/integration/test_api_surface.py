@@ -143,3 +143,22 @@ def _up(port: int) -> bool:
         return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).ok
     except requests.RequestException:
         return False
+
+
+def test_a_lost_result_is_410_not_500(small_limits) -> None:
+    client = small_limits.sdk()
+    directory = client.beta.directories.create(name="lost")
+    client.beta.directories.files.upload(
+        directory.id, upload_file=("lost.txt", io.BytesIO(b"soon to be lost")))
+    job = client.beta.batch.create(job_config={"parameters": {"do_not_cache": True}},
+                                   directory_id=directory.id)
+    wait_job(client, job.id)
+    (item,) = list(client.beta.batch.job_items.list(job.id))
+    results = small_limits.settings.data_path / "files" / "results"
+    for stored in results.rglob("*.json"):
+        if job.id in str(stored):
+            stored.unlink()
+    response = requests.get(f"{small_limits.url}/api/v2/parse/{item.job_id}",
+                            params={"expand": "text"}, headers=small_limits.headers(),
+                            timeout=10)
+    assert response.status_code == 410 and "no longer available" in response.json()["detail"]

@@ -114,6 +114,9 @@ class BatchJob(Base):
     directory_snapshot_seq: Mapped[int] = mapped_column(SeqType, default=0)
     pages_published: Mapped[int] = mapped_column(sa.Integer, default=0)
     pages_done: Mapped[int] = mapped_column(sa.Integer, default=0)
+    # Every item before this position is terminal and counted in the four counts below;
+    # finalisation recounts them all from the item rows (see pipeline.settle_prefix).
+    counted_position: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
     # Counts cached by page callbacks and finalisation (recomputed from item rows there).
     processed_items: Mapped[int] = mapped_column(sa.Integer, default=0)
     failed_items: Mapped[int] = mapped_column(sa.Integer, default=0)
@@ -163,7 +166,7 @@ class JobItem(Base):
 
     __table_args__ = (
         sa.UniqueConstraint("job_id", "position", name="uq_job_items_job_position"),
-        sa.Index("ix_job_items_job_status", "job_id", "status"),
+        sa.Index("ix_job_items_job_status_position", "job_id", "status", "position"),
         sa.Index("ix_job_items_item", "item_id"),
         sa.Index("ix_job_items_status_lease", "status", "lease_until"),
     )

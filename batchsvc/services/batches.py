@@ -194,12 +194,41 @@ def get_job(session: Session, project_id: str, job_id: str) -> BatchJob:
     return job
 
 
-def item_counts(session: Session, job_id: str) -> dict[str, int]:
-    rows = session.execute(
-        sa.select(JobItem.status, sa.func.count()).where(JobItem.job_id == job_id)
-        .group_by(JobItem.status)
-    ).all()
+def item_counts(session: Session, job_id: str, start: int = 0,
+                stop: int | None = None) -> dict[str, int]:
+    """Items by status, of the whole job or of positions [start, stop)."""
+    stmt = sa.select(JobItem.status, sa.func.count()).where(JobItem.job_id == job_id)
+    if start:
+        stmt = stmt.where(JobItem.position >= start)
+    if stop is not None:
+        stmt = stmt.where(JobItem.position < stop)
+    rows = session.execute(stmt.group_by(JobItem.status)).all()
     return {status: count for status, count in rows}
+
+
+def cached_counts(job: BatchJob) -> dict[str, int]:
+    return {"completed": job.processed_items or 0, "failed": job.failed_items or 0,
+            "skipped": job.skipped_items or 0, "cancelled": job.cancelled_items or 0}
+
+
+def live_counts(session: Session, job: BatchJob) -> dict[str, int]:
+    """Exact item counts by status without a pass over the whole job.
+
+    Items before ``counted_position`` are terminal and already in the cached counts; items at
+    or after the published pages of a running job were never sent, so are pending; only the
+    window between (the pages in flight) is grouped."""
+    counts = cached_counts(job)
+    end = job.materialized_items
+    if job.status not in TERMINAL_JOB:
+        end = min(end, job.pages_published * job.page_size)
+    start = min(job.counted_position or 0, job.materialized_items)
+    if end > start:
+        for status, count in item_counts(session, job.id, start, end).items():
+            counts[status] = counts.get(status, 0) + count
+    unsent = job.materialized_items - max(end, start)
+    if unsent > 0:
+        counts["pending"] = counts.get("pending", 0) + unsent
+    return counts
 
 
 def job_view(job: BatchJob, counts: dict[str, int] | None = None) -> dict[str, Any]:
@@ -221,10 +250,10 @@ def job_view(job: BatchJob, counts: dict[str, int] | None = None) -> dict[str, A
 
 
 def fresh_view(session: Session, job: BatchJob) -> dict[str, Any]:
-    """Counts straight from the item rows while a job is live; cached once it has ended."""
+    """Exact counts while a job is live (see live_counts); cached once it has ended."""
     if job.status in TERMINAL_JOB and job.completed_at is not None:
         return job_view(job)
-    return job_view(job, item_counts(session, job.id))
+    return job_view(job, live_counts(session, job))
 
 
 def progress(view: dict[str, Any]) -> float:
@@ -282,15 +311,23 @@ def list_job_items(
     session: Session, project_id: str, job_id: str, query: dict[str, Any]
 ) -> dict[str, Any]:
     job = get_job(session, project_id, job_id)
+    offset, limit, status = query["offset"], query["limit"], query.get("status")
     stmt = sa.select(JobItem).where(JobItem.job_id == job_id)
-    count_stmt = sa.select(sa.func.count()).select_from(JobItem).where(JobItem.job_id == job_id)
-    if query.get("status"):
-        stmt = stmt.where(JobItem.status == query["status"])
-        count_stmt = count_stmt.where(JobItem.status == query["status"])
-    rows = session.scalars(
-        stmt.order_by(JobItem.position).offset(query["offset"]).limit(query["limit"])).all()
-    return {"items": [item_view(r, job.job_type) for r in rows],
-            "total_size": session.scalar(count_stmt)}
+    if status:
+        # Deep offsets are skipped in the (job_id, status, position) index alone; only the
+        # page's rows are read from the table.
+        positions = sa.select(JobItem.position).where(
+            JobItem.job_id == job_id, JobItem.status == status
+        ).order_by(JobItem.position).offset(offset).limit(limit)
+        stmt = stmt.where(JobItem.position.in_(positions))
+        total = live_counts(session, job).get(status, 0) if job.completed_at is None \
+            else cached_counts(job).get(status, 0)
+    else:
+        # Positions are 0..n-1 without gaps, so an offset is a position: no rows skipped.
+        stmt = stmt.where(JobItem.position >= offset, JobItem.position < offset + limit)
+        total = job.materialized_items
+    rows = session.scalars(stmt.order_by(JobItem.position)).all()
+    return {"items": [item_view(r, job.job_type) for r in rows], "total_size": total}
 
 
 def processing_results(

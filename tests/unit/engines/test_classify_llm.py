@@ -1,5 +1,7 @@
 """MULTIMODAL mode against a real HTTP test double of an OpenAI-compatible provider."""
 
+import base64
+import io
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,18 +20,31 @@ INVOICE = ("INVOICE No. 77. Bill to: Harbour Cafe. 12 boxes of cups at 4.50 each
            "total due 54.00 EUR by 30 June. Pay by bank transfer.")
 
 
+def has_image(body: dict) -> bool:
+    return any(isinstance(m["content"], list)
+               and any(p.get("type") == "image_url" for p in m["content"])
+               for m in body["messages"])
+
+
 class _Provider(BaseHTTPRequestHandler):
     seen: ClassVar[list] = []
     status = 200
     content = ""
+    # A text-only model behind an OpenAI-compatible server: 400 to any image part.
+    refuse_images = False
 
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         type(self).seen.append({"path": self.path, "auth": self.headers.get("Authorization"),
                                 "body": body})
         reply = {"choices": [{"message": {"role": "assistant", "content": type(self).content}}]}
-        out = json.dumps(reply if type(self).status == 200 else {"error": "down"}).encode()
-        self.send_response(type(self).status)
+        status = type(self).status
+        if type(self).refuse_images and has_image(body):
+            status = 400
+            reply = {"error": {"message": "Image input is not supported by this model",
+                               "type": "invalid_request_error"}}
+        out = json.dumps(reply if status in (200, 400) else {"error": "down"}).encode()
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(out)))
         self.end_headers()
@@ -43,6 +58,7 @@ class _Provider(BaseHTTPRequestHandler):
 def llm():
     _Provider.seen = []
     _Provider.status = 200
+    _Provider.refuse_images = False
     srv = ThreadingHTTPServer(("127.0.0.1", 0), _Provider)
     t = threading.Thread(target=srv.serve_forever, daemon=True)
     t.start()
@@ -122,3 +138,85 @@ def test_no_provider_configured_runs_fast_and_says_so():
 def test_fast_mode_never_calls_the_provider(llm):
     res = classify_text(INVOICE, RULES, mode="FAST", llm=llm)
     assert res.mode_used == "FAST" and _Provider.seen == []
+
+
+def png(width: int, height: int, shade: int) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("L", (width, height), shade).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def image_parts(body: dict) -> list[str]:
+    content = body["messages"][-1]["content"]
+    return [p["image_url"]["url"] for p in content if p.get("type") == "image_url"]
+
+
+def test_page_images_travel_as_png_data_urls_beside_the_text(llm):
+    answer(type="invoice", confidence=0.9, reasoning="The scan shows a bill with a total due.")
+    pages = [png(40, 60, 10), png(40, 60, 200)]
+    res = classify_text(INVOICE, RULES, mode="MULTIMODAL", llm=llm, images=pages)
+    assert (res.type, res.mode_used) == ("invoice", "MULTIMODAL")
+    assert "2 page image(s) sent to the model with the text" in res.notes
+    (req,) = _Provider.seen
+    content = req["body"]["messages"][-1]["content"]
+    assert content[0]["type"] == "text" and "INVOICE No. 77" in content[0]["text"]
+    assert "page image(s) of the document are attached" in content[0]["text"]
+    urls = image_parts(req["body"])
+    assert [u.split(",")[0] for u in urls] == ["data:image/png;base64"] * 2
+    assert [base64.b64decode(u.split(",", 1)[1]) for u in urls] == pages  # in page order
+
+
+def test_at_most_three_page_images_and_only_png(llm):
+    answer(type="receipt", confidence=0.7, reasoning="Says PAID.")
+    pages = [png(8, 8, k) for k in range(5)]
+    res = classify_text("PAID", RULES, mode="MULTIMODAL", llm=llm,
+                        images=[b"GIF89a not a png", *pages])
+    urls = image_parts(_Provider.seen[0]["body"])
+    assert [base64.b64decode(u.split(",", 1)[1]) for u in urls] == pages[:3]
+    assert "1 page image(s) were not PNG data and were not sent" in res.notes
+    assert "only the first 3 of 5 page images were sent" in res.notes
+
+
+def test_provider_refusing_images_is_asked_again_with_the_text_only(llm):
+    _Provider.refuse_images = True
+    answer(type="invoice", confidence=0.8, reasoning="It lists a total due.")
+    res = classify_text(INVOICE, RULES, mode="MULTIMODAL", llm=llm, images=[png(20, 20, 0)])
+    assert (res.type, res.mode_used, res.confidence) == ("invoice", "MULTIMODAL", 0.8)
+    first, second = _Provider.seen
+    assert has_image(first["body"]) and not has_image(second["body"])
+    assert isinstance(second["body"]["messages"][-1]["content"], str)
+    assert "INVOICE No. 77" in second["body"]["messages"][-1]["content"]
+    refusal = [n for n in res.notes if n.startswith("the provider refused the page images")]
+    assert len(refusal) == 1 and "HTTP 400" in refusal[0] and "text only" in refusal[0]
+    assert not any("sent to the model" in n for n in res.notes)
+
+
+def test_failed_image_request_is_retried_text_only_and_worded_as_a_failure(llm):
+    _Provider.status = 503
+    res = classify_text(INVOICE, RULES, mode="MULTIMODAL", llm=llm, images=[png(20, 20, 0)])
+    # Both calls fail: FAST answers and the note says why.
+    assert len(_Provider.seen) == 2 and res.mode_used == "FAST"
+    assert res.notes[0].startswith("MULTIMODAL failed (provider error: LLM provider returned "
+                                   "HTTP 503")
+
+
+def test_scan_without_text_and_refused_images_falls_back_to_fast_with_no_type(llm):
+    _Provider.refuse_images = True
+    answer(type="invoice", confidence=0.8, reasoning="unused")
+    res = classify_text("", RULES, mode="MULTIMODAL", llm=llm, images=[png(20, 20, 0)])
+    assert len(_Provider.seen) == 1  # no text to retry with
+    assert (res.type, res.mode_used) == (None, "FAST")
+    assert "HTTP 400" in res.notes[0] and "no text" in res.reasoning
+
+
+def test_images_length_must_match_texts(llm):
+    with pytest.raises(ValueError, match="one entry per text"):
+        classify_texts([INVOICE, INVOICE], RULES, mode="MULTIMODAL", llm=llm,
+                       images=[[png(4, 4, 0)]])
+
+
+def test_fast_mode_ignores_images(llm):
+    res = classify_text(INVOICE, RULES, mode="FAST", llm=llm, images=[png(4, 4, 0)])
+    assert res.mode_used == "FAST" and res.type == "invoice" and _Provider.seen == []

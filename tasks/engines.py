@@ -54,6 +54,59 @@ def classify_input_params(config: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
+# Page images for MULTIMODAL classification of scans: the first pages decide a document's
+# type; 1024 px on the long side keeps print legible at ~100 dpi for A4/Letter and an image at
+# ~1k provider tokens.
+CLASSIFY_IMAGE_PAGES = 3
+CLASSIFY_IMAGE_MAX_SIDE = 1024
+
+
+def classify_page_images(data: bytes, parsed: Any) -> list[bytes]:
+    """PNG renderings of the first parsed pages of a scan or image file ([] otherwise).
+
+    A scan is a file whose text came from OCR (or an image file): a vision model reads its
+    pages better than OCR text alone. Raises ParseError when the file cannot be opened.
+    """
+    meta = parsed.job_metadata
+    kind = meta.get("detected_type")
+    if not (meta.get("ocr_used") or kind == "image"):
+        return []
+    numbers = [p.page_number for p in parsed.pages if p.success][:CLASSIFY_IMAGE_PAGES]
+    if kind == "pdf":
+        from batchsvc.engines.parse.pdf import open_pdf
+
+        doc = open_pdf(data)
+        try:
+            images = []
+            for n in numbers:
+                page = doc[n - 1]
+                width, height = page.get_size()
+                scale = CLASSIFY_IMAGE_MAX_SIDE / max(width, height, 1.0)
+                images.append(_png(page.render(scale=scale).to_pil()))
+            return images
+        finally:
+            doc.close()
+    if kind == "image":
+        from batchsvc.engines.parse.ocr import open_images
+
+        frames = open_images(data)
+        return [_png(frames[n - 1]) for n in numbers if n <= len(frames)]
+    return []
+
+
+def _png(img: Any) -> bytes:
+    import io
+
+    if img.mode not in ("RGB", "L"):
+        img = img.convert("RGB")
+    if max(img.size) > CLASSIFY_IMAGE_MAX_SIDE:
+        img = img.copy()
+        img.thumbnail((CLASSIFY_IMAGE_MAX_SIDE, CLASSIFY_IMAGE_MAX_SIDE))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", optimize=True)
+    return buf.getvalue()
+
+
 def run_classify(data: bytes, name: str, config: dict[str, Any]) -> tuple[dict[str, Any], dict]:
     from batchsvc.engines.classify import classify_text
     from batchsvc.engines.parse import ParseError, parse_document
@@ -64,8 +117,18 @@ def run_classify(data: bytes, name: str, config: dict[str, Any]) -> tuple[dict[s
         raise DocumentError(str(exc)) from exc
     text = "\n\n".join(page.text for page in parsed.pages if page.success)
     count_pages("classify", name, sum(1 for p in parsed.pages if p.success))
-    if not text.strip():
+    mode = config.get("mode") or "FAST"
+    llm = llm_config()
+    images: list[bytes] = []
+    notes: list[str] = []
+    if llm is not None and str(mode).upper() == "MULTIMODAL":
+        try:
+            images = classify_page_images(data, parsed)
+        except Exception as exc:  # the images are an extra: a failure must not sink the item
+            notes.append(f"page images could not be rendered ({type(exc).__name__}: {exc}); "
+                         f"the model was sent the text only")
+    if not text.strip() and not images:
         raise DocumentError("no text could be read from the document to classify")
-    outcome = classify_text(text, config["rules"], config.get("mode") or "FAST",
-                            llm=llm_config()).to_dict()
+    outcome = classify_text(text, config["rules"], mode, llm=llm, images=images or None).to_dict()
+    outcome["notes"] = notes + outcome["notes"]
     return outcome, dict(outcome)

@@ -60,7 +60,7 @@ def llm():
     _Provider.status = 200
     _Provider.refuse_images = False
     srv = ThreadingHTTPServer(("127.0.0.1", 0), _Provider)
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t = threading.Thread(target=lambda: srv.serve_forever(poll_interval=0.05), daemon=True)
     t.start()
     yield LLMConfig(base_url=f"http://127.0.0.1:{srv.server_port}/v1", api_key="sk-test",
                     model="tiny-judge", timeout=5)

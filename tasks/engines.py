@@ -108,7 +108,7 @@ def _png(img: Any) -> bytes:
 
 
 def run_classify(data: bytes, name: str, config: dict[str, Any]) -> tuple[dict[str, Any], dict]:
-    from batchsvc.engines.classify import classify_text
+    from batchsvc.engines.classify import classify_text, form_of
     from batchsvc.engines.parse import ParseError, parse_document
 
     try:
@@ -129,6 +129,8 @@ def run_classify(data: bytes, name: str, config: dict[str, Any]) -> tuple[dict[s
                          f"the model was sent the text only")
     if not text.strip() and not images:
         raise DocumentError("no text could be read from the document to classify")
-    outcome = classify_text(text, config["rules"], mode, llm=llm, images=images or None).to_dict()
+    form = form_of(parsed.job_metadata.get("detected_type"), len(parsed.pages))
+    outcome = classify_text(text, config["rules"], mode, llm=llm, images=images or None,
+                            form=form).to_dict()
     outcome["notes"] = notes + outcome["notes"]
     return outcome, dict(outcome)

@@ -13,11 +13,13 @@ from collections.abc import Mapping, Sequence
 from batchsvc.engines.llm import LLMConfig
 
 from .fast import classify_fast
+from .forms import form_of
 from .llm_mode import classify_llm
 from .result import Classification
 from .rules import RulesError, parse_rules, validate_rules
 
-__all__ = ["Classification", "RulesError", "classify_text", "classify_texts", "validate_rules"]
+__all__ = ["Classification", "RulesError", "classify_text", "classify_texts", "form_of",
+           "validate_rules"]
 
 MODES = ("FAST", "MULTIMODAL")
 
@@ -25,32 +27,38 @@ MODES = ("FAST", "MULTIMODAL")
 def classify_texts(
     texts: Sequence[str], rules: Sequence[Mapping], mode: str = "FAST",
     llm: LLMConfig | None = None, images: Sequence[Sequence[bytes] | None] | None = None,
+    forms: Sequence[str | None] | None = None,
 ) -> list[Classification]:
     """Classify a batch; in FAST mode the batch's confident documents refine the rules.
 
     `images[i]`: PNG page images of document i (None or empty for none). MULTIMODAL sends the
     first few with the text; FAST reads text only and ignores them.
+    `forms[i]`: what kind of file document i is, as a sentence (`form_of(detected_type,
+    pages)`), or None. FAST weighs it as one more passage of the document; MULTIMODAL tells
+    the model.
     """
     parsed = parse_rules(rules)
-    if images is not None and len(images) != len(texts):
-        raise ValueError(f"images: one entry per text expected, got {len(images)} for "
-                         f"{len(texts)} texts")
+    for name, given in (("images", images), ("forms", forms)):
+        if given is not None and len(given) != len(texts):
+            raise ValueError(f"{name}: one entry per text expected, got {len(given)} for "
+                             f"{len(texts)} texts")
     mode_key = (mode or "FAST").upper()
     if mode_key not in MODES:
         raise ValueError(f"mode: must be one of {', '.join(MODES)}, got {mode!r}")
     texts = [t if isinstance(t, str) else "" for t in texts]
     if mode_key == "FAST":
-        return classify_fast(texts, parsed)
+        return classify_fast(texts, parsed, forms=forms)
     if llm is None:
-        results = classify_fast(texts, parsed)
+        results = classify_fast(texts, parsed, forms=forms)
         for r in results:
             r.notes.append("MULTIMODAL requested but no model provider configured; FAST used")
         return results
-    answers = classify_llm(texts, parsed, llm, images)
+    answers = classify_llm(texts, parsed, llm, images, forms)
     failed = [i for i, a in enumerate(answers) if isinstance(a, str)]
     results: list[Classification | str] = list(answers)
     if failed:
-        fallback = classify_fast([texts[i] for i in failed], parsed)
+        fallback = classify_fast([texts[i] for i in failed], parsed,
+                                 forms=None if forms is None else [forms[i] for i in failed])
         for i, fb in zip(failed, fallback, strict=True):
             fb.notes.append(f"MULTIMODAL failed ({answers[i]}); FAST used")
             results[i] = fb
@@ -59,10 +67,12 @@ def classify_texts(
 
 def classify_text(
     text: str, rules: Sequence[Mapping], mode: str = "FAST", llm: LLMConfig | None = None,
-    images: Sequence[bytes] | None = None,
+    images: Sequence[bytes] | None = None, form: str | None = None,
 ) -> Classification:
     """Classify one document (no batch refinement: there is no batch).
 
-    `images`: the document's page images as PNG bytes, first page first (see classify_texts).
+    `images`: the document's page images as PNG bytes, first page first; `form`: what kind of
+    file it is (see classify_texts).
     """
-    return classify_texts([text], rules, mode, llm, None if images is None else [images])[0]
+    return classify_texts([text], rules, mode, llm, None if images is None else [images],
+                          None if form is None else [form])[0]

@@ -36,13 +36,15 @@ class LLMAnswerError(ValueError):
 
 
 def build_messages(
-    text: str, rules: Sequence[Rule], images: Sequence[bytes] = ()
+    text: str, rules: Sequence[Rule], images: Sequence[bytes] = (), form: str | None = None
 ) -> list[dict]:
     """Chat messages: the rules and the text; page images (PNG) as OpenAI `image_url` parts."""
     listing = "\n".join(f"- {r.type}: {r.description}" for r in rules)
     body = text[:MAX_PROMPT_CHARS]
     cut = "" if len(text) <= MAX_PROMPT_CHARS else "\n[... document truncated ...]"
     prompt = f"Document types:\n{listing}\n\n"
+    if form:
+        prompt += f"The file: {form}\n\n"
     if images:
         prompt += (f"The first {len(images)} page image(s) of the document are attached; the "
                    f"text below was read from it (by OCR for scans, so it may contain "
@@ -110,7 +112,8 @@ def parse_answer(answer: str, rules: Sequence[Rule]) -> Classification:
 
 
 def classify_one(
-    text: str, rules: Sequence[Rule], llm: LLMConfig, images: Sequence[bytes] | None = None
+    text: str, rules: Sequence[Rule], llm: LLMConfig, images: Sequence[bytes] | None = None,
+    form: str | None = None,
 ) -> Classification:
     """One provider call (two when page images are refused); raises LLMError / LLMAnswerError
     for the caller to fall back on.
@@ -122,17 +125,17 @@ def classify_one(
     pngs, notes = usable_images(images)
     if pngs:
         try:
-            answer = chat(llm, build_messages(text, rules, pngs), temperature=0)
+            answer = chat(llm, build_messages(text, rules, pngs, form), temperature=0)
             notes.append(f"{len(pngs)} page image(s) sent to the model with the text")
         except LLMError as exc:
             if not text.strip():
                 raise  # nothing else to show the model
-            answer = chat(llm, build_messages(text, rules), temperature=0)
+            answer = chat(llm, build_messages(text, rules, form=form), temperature=0)
             what = ("the provider refused the page images" if _refused_images(exc)
                     else "the request with page images failed")
             notes.append(f"{what} ({_short(exc)}); classified from the text only")
     else:
-        answer = chat(llm, build_messages(text, rules), temperature=0)
+        answer = chat(llm, build_messages(text, rules, form=form), temperature=0)
     result = parse_answer(answer, rules)
     result.notes.append(f"classified by model {llm.model!r}")
     result.notes.extend(notes)
@@ -153,19 +156,21 @@ def _short(exc: Exception, limit: int = 160) -> str:
 def classify_llm(
     texts: Sequence[str], rules: Sequence[Rule], llm: LLMConfig,
     images: Sequence[Sequence[bytes] | None] | None = None,
+    forms: Sequence[str | None] | None = None,
 ) -> list[Classification | str]:
     """Per text: a Classification, or the reason (str) the provider could not be used.
 
-    `images[i]`: PNG page images of document i (or None), sent with its text when given.
+    `images[i]`: PNG page images of document i (or None), sent with its text when given;
+    `forms[i]`: what kind of file it is, told to the model.
     """
     per_doc = list(images) if images is not None else [None] * len(texts)
-    if len(per_doc) != len(texts):
-        raise ValueError(f"images: one entry per text expected, got {len(per_doc)} for "
-                         f"{len(texts)} texts")
+    per_form = list(forms) if forms is not None else [None] * len(texts)
+    if len(per_doc) != len(texts) or len(per_form) != len(texts):
+        raise ValueError("images, forms: one entry per text expected")
 
     def run(i: int) -> Classification | str:
         try:
-            return classify_one(texts[i], rules, llm, per_doc[i])
+            return classify_one(texts[i], rules, llm, per_doc[i], per_form[i])
         except LLMError as exc:
             return f"provider error: {exc}"
         except LLMAnswerError as exc:

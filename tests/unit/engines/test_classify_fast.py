@@ -187,3 +187,45 @@ def test_to_dict_matches_the_documented_shape(rules):
     d = classify_text(OFF_TOPIC[0], rules).to_dict()
     assert set(d) == {"type", "confidence", "reasoning", "mode_used", "notes"}
     assert isinstance(d["confidence"], float) and isinstance(d["notes"], list)
+
+
+DOC_RULES = [
+    {"type": "invoice", "description": "A bill asking a customer to pay: the seller and the "
+     "buyer, an invoice number, goods or services with their prices, tax, the total due."},
+    {"type": "report", "description": "A report presenting findings on a subject: analysis, "
+     "statistics or records, with tables of figures and conclusions."},
+    {"type": "slide deck", "description": "A presentation made of slides: short titles and "
+     "bullet points introducing a topic to an audience, with charts and pictures."},
+]
+# Written for these tests: the words of a short talk, which alone read like anything.
+TALK = "Team offsite 2024\nWhere we are\nWhat we learned this year\nGoals for next year"
+
+
+def test_file_form_is_evidence_where_a_rule_describes_it():
+    from batchsvc.engines.classify import form_of
+
+    plain = classify_text(TALK, DOC_RULES)
+    as_pptx = classify_text(TALK, DOC_RULES, form=form_of("pptx", 4))
+    assert plain.type != "slide deck"  # the words alone do not say it
+    assert as_pptx.type == "slide deck" and as_pptx.confidence > 0.9
+    assert ("The file's kind (\"A PowerPoint presentation of 4 slides.\") matches a rule"
+            in as_pptx.reasoning)
+    # A PDF or a Word file says nothing about its type: no form, same answer.
+    assert form_of("pdf", 4) is None and form_of("docx", 1) is None
+    assert classify_text(TALK, DOC_RULES, form=form_of("pdf", 4)).to_dict() == plain.to_dict()
+
+
+def test_file_form_is_ignored_where_no_rule_describes_it(rules):
+    from batchsvc.engines.classify import form_of
+
+    # "A PowerPoint presentation" leans towards 'entertainment' among news topics; no news
+    # rule describes a kind of file, so the form must not move anything.
+    for text in (SPORT, PHONE, OFF_TOPIC[0]):
+        plain = classify_text(text, rules).to_dict()
+        for kind in ("pptx", "xlsx", "csv"):
+            assert classify_text(text, rules, form=form_of(kind, 5)).to_dict() == plain
+
+
+def test_forms_must_match_texts(rules):
+    with pytest.raises(ValueError, match="forms: one entry per text"):
+        classify_texts([SPORT, PHONE], rules, forms=["A CSV file: a table of data."])

@@ -220,3 +220,11 @@ def test_images_length_must_match_texts(llm):
 def test_fast_mode_ignores_images(llm):
     res = classify_text(INVOICE, RULES, mode="FAST", llm=llm, images=[png(4, 4, 0)])
     assert res.mode_used == "FAST" and res.type == "invoice" and _Provider.seen == []
+
+
+def test_the_model_is_told_what_kind_of_file_it_is(llm):
+    answer(type="receipt", confidence=0.6, reasoning="Says PAID.")
+    classify_text("PAID 12.00", RULES, mode="MULTIMODAL", llm=llm,
+                  form="An Excel spreadsheet of 2 sheets.")
+    prompt = _Provider.seen[0]["body"]["messages"][-1]["content"]
+    assert "The file: An Excel spreadsheet of 2 sheets.\n" in prompt

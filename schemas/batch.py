@@ -15,7 +15,7 @@ from marshmallow import (
 from marshmallow.validate import Length, OneOf, Range
 
 from schemas.common import OffsetQuery
-from schemas.parse_params import ParseParametersSchema
+from schemas.parse_params import PARSING_LANGUAGES, ParseParametersSchema
 
 JOB_STATUSES = ["pending", "dispatched", "running", "completed", "failed", "cancelled"]
 ITEM_STATUSES = ["pending", "processing", "completed", "failed", "skipped", "cancelled"]
@@ -49,7 +49,7 @@ class ClassifyParsingConfigurationSchema(Schema):
     class Meta:
         unknown = INCLUDE
 
-    lang = fields.String(allow_none=True)
+    lang = fields.String(allow_none=True, validate=OneOf(PARSING_LANGUAGES))
     max_pages = fields.Integer(allow_none=True, validate=Range(min=1))
     target_pages = fields.List(fields.Integer(validate=Range(min=0)), allow_none=True)
 

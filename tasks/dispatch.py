@@ -55,7 +55,12 @@ def publish_pages(job_id: str, pages: int) -> int:
             headers = [item_signature(job, seq) for seq in seqs] if job else []
         body = page_done.si(job_id, page_no)
         if headers:
-            chord(headers)(body.on_error(page_failed.s(job_id=job_id, page_no=page_no)))
+            # A generator, not a list: for a list header the Redis backend's apply_chord also
+            # builds a GroupResult whose barrier subscribes to every item's result channel and
+            # holds the results for good (item results are never stored, so never arrive):
+            # the publishing process and Redis then grow with every page.
+            chord(h for h in headers)(
+                body.on_error(page_failed.s(job_id=job_id, page_no=page_no)))
         else:
             body.delay()
         published += len(seqs)
@@ -64,7 +69,9 @@ def publish_pages(job_id: str, pages: int) -> int:
     return published
 
 
-@celery_app.task(name="batchsvc.dispatch_job", **DB_RETRY)
+# Control tasks store no result: nothing reads them, and page_done's would list the ids of
+# the whole page it published ("children"), a few KB per page in Redis.
+@celery_app.task(name="batchsvc.dispatch_job", ignore_result=True, **DB_RETRY)
 def dispatch_job(job_id: str) -> dict[str, Any]:
     settings = get_settings()
     with session_scope() as session:
@@ -91,18 +98,18 @@ def _advance(job_id: str) -> str:
     return state
 
 
-@celery_app.task(name="batchsvc.page_done", **DB_RETRY)
+@celery_app.task(name="batchsvc.page_done", ignore_result=True, **DB_RETRY)
 def page_done(job_id: str, page_no: int) -> str:
     return _advance(job_id)
 
 
-@celery_app.task(name="batchsvc.page_failed", **DB_RETRY)
+@celery_app.task(name="batchsvc.page_failed", ignore_result=True, **DB_RETRY)
 def page_failed(*_errback_args: Any, job_id: str, page_no: int) -> str:
     # A revoked header fails the chord; the rows still say what happened, so aggregate them.
     log.warning("page %s of %s ended with a chord error; aggregating from rows", page_no, job_id)
     return _advance(job_id)
 
 
-@celery_app.task(name="batchsvc.advance_job", **DB_RETRY)
+@celery_app.task(name="batchsvc.advance_job", ignore_result=True, **DB_RETRY)
 def advance_job(job_id: str) -> str:
     return _advance(job_id)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from batchsvc.models import BatchJob, DirectoryFile, JobItem, ProcessingResult, StoredFile, utcnow
 from batchsvc.services.batches import insert_items, item_counts
+from batchsvc.settings import get_settings
 from batchsvc.webhooks.outbox import record_event
 
 ACTIVE = ("dispatched", "running")
@@ -248,8 +249,15 @@ def advance(session: Session, job_id: str) -> str:
         return "more" if settled else "busy"
     if job.status not in ACTIVE:
         return "done"
-    if job.pages_published * job.page_size < job.total_items:
-        return "more"
+    published_end = job.pages_published * job.page_size
+    if published_end < job.total_items:
+        # Publish the next page only while less than (pages_in_flight - 1) pages of items are
+        # open: a page callback (its page just settled) publishes, the sweeper's periodic
+        # advance only when the queue ran low (a lost callback), so pages never pile up.
+        counts = item_counts(session, job.id, job.counted_position or 0, published_end)
+        open_items = counts.get("pending", 0) + counts.get("processing", 0)
+        allowed = (max(1, get_settings().pages_in_flight) - 1) * job.page_size
+        return "more" if open_items <= allowed else "busy"
     if not settled or job.materialized_items < job.total_items:
         return "busy"
     # Finalisation counts come from every row, not from the prefix's running sums.

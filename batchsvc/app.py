@@ -6,7 +6,7 @@ import logging
 import math
 from typing import Any
 
-from flask import Flask, jsonify, request
+from flask import Blueprint, Flask, jsonify, request
 from marshmallow import ValidationError
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -39,7 +39,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     from batchsvc.api import auth, batches, directories, files, health, results, webhooks
 
-    keyed = (batches.bp, directories.bp, files.bp, results.bp, webhooks.bp)
+    keyed: tuple[Blueprint, ...] = (batches.bp, directories.bp, files.bp, results.bp, webhooks.bp)
     for blueprint in (*keyed, files.download_bp, health.bp):
         app.register_blueprint(blueprint)
     # Retry, results and events need a key; the API docs and /metrics do not.

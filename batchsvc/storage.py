@@ -123,7 +123,7 @@ def _blob_statements() -> tuple[Any, Any, Any, Any]:
     from batchsvc.models import Blob
 
     table = cast(sa.Table, Blob.__table__)
-    key = sa.bindparam("b_key")
+    key: sa.BindParameter[Any] = sa.bindparam("b_key")
     return (table.delete().where(table.c.key == key), table.insert(),
             sa.select(table.c.data).where(table.c.key == key).order_by(table.c.chunk),
             table.insert().values(key=sa.bindparam("blob_key"), chunk=0,

@@ -244,10 +244,11 @@ def _file_info(session: Session, claim: pipeline.ClaimedItem, job: JobInfo) -> F
     if not job.reuses_results:
         row = session.execute(_FILE, {"b_file": claim.file_id}).first()
         return None if row is None else FileInfo(row[0], row[1], row[2], None)
-    row = session.execute(_FILE_AND_REUSABLE, {
+    reuse_row = session.execute(_FILE_AND_REUSABLE, {
         "b_file": claim.file_id, "b_project": claim.project_id, "b_type": job.job_type,
         "b_hash": job.params_hash}).first()
-    return None if row is None else FileInfo(row[0], row[1], row[2], row[3])
+    return None if reuse_row is None else FileInfo(
+        reuse_row[0], reuse_row[1], reuse_row[2], reuse_row[3])
 
 
 def read_file(session: Session, info: FileInfo) -> bytes:

@@ -49,10 +49,10 @@ def classify_texts(
     if mode_key == "FAST":
         return classify_fast(texts, parsed, forms=forms)
     if llm is None:
-        results = classify_fast(texts, parsed, forms=forms)
-        for r in results:
+        fast_results = classify_fast(texts, parsed, forms=forms)
+        for r in fast_results:
             r.notes.append("MULTIMODAL requested but no model provider configured; FAST used")
-        return results
+        return fast_results
     answers = classify_llm(texts, parsed, llm, images, forms)
     failed = [i for i, a in enumerate(answers) if isinstance(a, str)]
     results: list[Classification | str] = list(answers)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 
@@ -88,7 +89,8 @@ def classify_fast(
         res = _explain(i, text, rules, scores[i], probs[i], fit[i], matched[i], emb,
                        chunk_scores, refinement.used if refinement is not None else None)
         if form_vecs is not None and form_vecs[i].any() and not emb.empty[i]:
-            res.reasoning += (f" The file's kind (\"{forms[i]}\") matches a rule, so it "
+            kind = cast("Sequence[str | None]", forms)[i]  # form_vecs is set only with forms
+            res.reasoning += (f" The file's kind (\"{kind}\") matches a rule, so it "
                               f"counted as one more passage of the document.")
         out.append(res)
     return out

@@ -14,8 +14,10 @@ import importlib.util
 import os
 import tempfile
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol, cast
 
 import numpy as np
 
@@ -91,7 +93,7 @@ def build_graph(weights: dict[str, np.ndarray], fused: bool = True):  # -> onnx.
         nodes.append(helper.make_node(op, ins, [out], name=out, domain=domain, **attrs))
         return out
 
-    node.nodes = nodes  # lets _attention append multi-output nodes
+    cast(Any, node).nodes = nodes  # lets _attention append multi-output nodes
 
     w = weights
     # token_type_ids are always 0 for single sentences: fold that row into the position table.
@@ -249,12 +251,35 @@ def build_onnx_file(src: Path, quantize: bool, fused: bool = True) -> Path:
     return target
 
 
+class _Encoding(Protocol):
+    @property
+    def ids(self) -> list[int]: ...
+    @property
+    def offsets(self) -> list[tuple[int, int]]: ...
+
+
+class _Tokenizer(Protocol):
+    """The part of `tokenizers.Tokenizer` the encoder uses."""
+
+    def encode_batch(
+        self, input: Sequence[Any], /, *, add_special_tokens: bool = ...
+    ) -> Sequence[_Encoding]: ...
+
+
+class _Session(Protocol):
+    """The part of `onnxruntime.InferenceSession` the encoder uses."""
+
+    def run(self, output_names: list[str], input_feed: dict[str, np.ndarray]) -> Sequence[Any]: ...
+
+    def get_outputs(self) -> Sequence[Any]: ...
+
+
 @dataclass
 class Encoder:
     """Tokenizer + ONNX session; `encode` returns L2-normalised sentence embeddings."""
 
-    tokenizer: object
-    session: object
+    tokenizer: _Tokenizer
+    session: _Session
     max_tokens: int = MAX_TOKENS
 
     def tokenize(self, texts: list[str]) -> list[list[int]]:

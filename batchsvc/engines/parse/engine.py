@@ -178,6 +178,7 @@ def parse_document(data: bytes, filename: str, params: Mapping[str, Any] | None 
             from .llm_pages import apply_llm
 
             image_for = _page_images(kind, data) if O.wants_vision(params) else None
+            page_dicts: list[dict[str, Any]]
             page_dicts = [{"page_number": p.page_number, "md": p.md, "success": p.success}
                           for p in pages]
             done, w = apply_llm(page_dicts, llm, params, image_for)

@@ -91,7 +91,7 @@ def split_headers_footers(pages: list[dict[str, Any]]) -> None:
         for field_name, idxs in (("header", top), ("footer", bottom)):
             zone = set(idxs)
             outer = sorted((i for i, b in enumerate(blocks) if b.get("bbox")),
-                           key=lambda i, f=field_name: _edge_distance(blocks[i], f, h))
+                           key=lambda i: _edge_distance(blocks[i], field_name, h))
             if not outer:
                 continue
             first = blocks[outer[0]]["bbox"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, cast
 
 from .model import ParseError
 
@@ -99,12 +99,13 @@ def read_html(text: str, remove_navigation: bool) -> list[dict[str, Any]]:
     if remove_navigation:
         for tag in soup.find_all(_NAV):
             tag.decompose()
-        for tag in soup.find_all(attrs={"role": ["navigation", "banner", "contentinfo"]}):
+        # bs4 stub: its attrs overload wrongly requires `name`
+        for tag in soup.find_all(attrs={"role": ["navigation", "banner", "contentinfo"]}):  # type: ignore[call-overload]
             tag.decompose()
         for tag in soup.find_all(True):
             if tag.attrs is None:
                 continue  # already removed with an ancestor
-            hint = " ".join([*(tag.get("class") or []), tag.get("id") or ""])
+            hint = " ".join([*(tag.get("class") or []), cast(str, tag.get("id") or "")])
             if hint and _NAV_HINT.search(hint) and tag.name not in ("html", "body", "main"):
                 tag.decompose()
     for tag in soup.find_all(style=re.compile(r"display\s*:\s*none", re.I)):

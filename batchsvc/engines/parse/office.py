@@ -117,7 +117,8 @@ def read_docx(data: bytes) -> list[dict[str, Any]]:
 
 
 def _docx_header_footer(d: Any) -> tuple[str | None, str | None]:
-    heads, foots = [], []
+    heads: list[str] = []
+    foots: list[str] = []
     for s in d.sections:
         for part, acc in ((s.header, heads), (s.footer, foots)):
             try:

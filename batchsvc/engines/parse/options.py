@@ -194,8 +194,8 @@ def parse_target_pages(spec: Any, page_count: int) -> list[int]:
 
 def select_pages(params: Mapping[str, Any], page_count: int) -> list[int]:
     idx = parse_target_pages(params.get("target_pages"), page_count)
-    limits = [params.get(k) for k in ("max_pages", "max_pages_enforced")]
-    limits = [int(v) for v in limits if v not in (None, "", 0)]
+    raw_limits = [params.get(k) for k in ("max_pages", "max_pages_enforced")]
+    limits = [int(v) for v in raw_limits if v not in (None, "", 0)]
     if limits:
         idx = idx[: max(0, min(limits))]
     return idx

@@ -8,7 +8,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import pypdfium2 as pdfium
 import pypdfium2.raw as raw
@@ -60,7 +60,7 @@ class _Fast:
         vp, ci, cd = ctypes.c_void_p, ctypes.c_int, ctypes.c_double
 
         def proto(name: str, restype: Any, *args: Any) -> Any:
-            addr = ctypes.cast(getattr(raw, name), ctypes.c_void_p).value
+            addr = cast(int, ctypes.cast(getattr(raw, name), ctypes.c_void_p).value)
             return ctypes.CFUNCTYPE(restype, *args)(addr)
 
         self.text_object = proto("FPDFText_GetTextObject", vp, vp, ci)
@@ -171,7 +171,7 @@ def _segments(tp: pdfium.PdfTextPage, page_h: float, page_w: float,
     keep_small = bool(opts.get("preserve_very_small_text"))
     dropped = {"diagonal": 0, "hidden": 0, "small": 0}
     f = _fast()
-    tpr = ctypes.cast(tp.raw, ctypes.c_void_p).value
+    tpr = cast(int, ctypes.cast(tp.raw, ctypes.c_void_p).value)
     n = tp.count_chars()
     if n <= 0:
         return [], "", dropped
@@ -216,7 +216,7 @@ def _segments(tp: pdfium.PdfTextPage, page_h: float, page_w: float,
             continue
         if aligned:
             get_rect(tpr, i, pl, pt, pr, pb)
-            x0, y1, x1, y0 = box_v.tolist()
+            x0, y1, x1, y0 = cast("list[float]", box_v.tolist())
         else:
             x0, y0, x1, y1 = _run_box(f, tpr, idx, end - idx)
         if remove_hidden and _hidden(tp.raw, idx, x0, y0, x1, y1, page_w, page_h):

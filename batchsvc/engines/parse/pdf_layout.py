@@ -9,8 +9,10 @@ from __future__ import annotations
 import bisect
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from operator import attrgetter
+from typing import cast
 
 from .blocks import Block
 
@@ -229,8 +231,8 @@ def _build_table(run: list[list[Seg | _Cell]]) -> Table | None:
             # it overlaps most.
             k = bisect.bisect_right(los, c.x0) - 1
             if k < 0 or c.x0 > cols[k][1]:
-                k = max(range(ncols), key=lambda j, c=c: min(c.x1, cols[j][1]) - max(
-                    c.x0, cols[j][0]))
+                k = max(range(ncols), key=cast(Callable[[int], float], lambda j, c=c: min(
+                    c.x1, cols[j][1]) - max(c.x0, cols[j][0])))
             cells[k] = (cells[k] + " " + c.text).strip()
         out.append(cells)
     every = [c for r in run for c in r]

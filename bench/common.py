@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -306,12 +306,6 @@ def deployment(**overrides: Any) -> Iterator[Deployment]:
             reset_engine()
 
 
-def with_settings(dep: Deployment, **overrides: Any) -> None:
-    """Change settings for processes started from now on (and for this process)."""
-    dep.settings = replace(dep.settings, **overrides)
-    activate(dep.settings)
-
-
 # ---------------------------------------------------------------- data
 
 def bulk_directory(dep: Deployment, n: int, label: str) -> str:
@@ -429,6 +423,9 @@ class Sampler(threading.Thread):
         super().__init__(daemon=True)
         self.groups, self.probes, self.interval = groups, probes or {}, interval
         self.peak_rss: dict[str, float] = dict.fromkeys(groups, 0.0)
+        # Per process: its peak and the root it was found under (which worker it belongs to).
+        self.peak_pid: dict[int, float] = {}
+        self.root_of: dict[int, int] = {}
         self.samples: dict[str, list[float]] = {name: [] for name in self.probes}
         self._stop_event = threading.Event()
 
@@ -438,7 +435,10 @@ class Sampler(threading.Thread):
             for name, roots in self.groups.items():
                 for root in roots():
                     for pid in process_tree(root, kids):
-                        self.peak_rss[name] = max(self.peak_rss[name], rss_mb(pid))
+                        rss = rss_mb(pid)
+                        self.peak_rss[name] = max(self.peak_rss[name], rss)
+                        self.peak_pid[pid] = max(self.peak_pid.get(pid, 0.0), rss)
+                        self.root_of[pid] = root
             for name, probe in self.probes.items():
                 try:
                     self.samples[name].append(float(probe()))
@@ -449,6 +449,16 @@ class Sampler(threading.Thread):
     def stop(self) -> None:
         self._stop_event.set()
         self.join(timeout=10)
+
+    def worker_peaks(self, workers: Sequence[Proc]) -> dict[str, float]:
+        """Peak RSS of each worker's main process and of its largest pool process."""
+        out: dict[str, float] = {}
+        for worker in workers:
+            pool = [rss for pid, rss in self.peak_pid.items()
+                    if self.root_of.get(pid) == worker.pid and pid != worker.pid]
+            out[f"{worker.label} main"] = round(self.peak_pid.get(worker.pid, 0.0), 1)
+            out[f"{worker.label} pool"] = round(max(pool, default=0.0), 1)
+        return out
 
 
 class Probe(threading.Thread):

@@ -114,6 +114,7 @@ def main() -> None:
         wall = row["completed_at"].timestamp() - started
         spent = cpu_delta(cpu_before, cpu_by_role(dep))
         sampler.stop()
+        workers = list(dep.workers)
         redis_peak = max(sampler.samples["redis_mb"] or [redis_before]) - redis_before
         redis_after = redis_used_mb(redis) - redis_before
         pool_share = spent.get(f"{items.label} pool", 0.0) / (wall * args.workers)
@@ -128,6 +129,7 @@ def main() -> None:
         "item_ids_create_s": round(id_seconds, 2),
         "api_peak_rss_mb": round(sampler.peak_rss["api"], 1),
         "worker_peak_rss_mb": round(sampler.peak_rss["worker"], 1),
+        "worker_peaks_mb": sampler.worker_peaks(workers),
         "redis_growth_mb": round(redis_peak, 1), "redis_after_mb": round(redis_after, 1),
         "pages_in_flight_median": statistics.median(flight) if flight else 0,
         "pages_in_flight_max": max(flight) if flight else 0,
@@ -145,6 +147,8 @@ def main() -> None:
         (f"create: item_ids x {ID_BATCH:,} (s)", result["item_ids_create_s"]),
         ("peak RSS API / any worker process (MB)",
          f"{result['api_peak_rss_mb']} / {result['worker_peak_rss_mb']}"),
+        ("peak RSS by worker process (MB)",
+         ", ".join(f"{k} {v}" for k, v in result["worker_peaks_mb"].items())),
         ("Redis growth peak / after (MB)", f"{result['redis_growth_mb']} / "
                                            f"{result['redis_after_mb']}"),
         ("pages in flight median / max",

@@ -19,6 +19,11 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "RESULTS.md"
 SECTION = "## Orchestration and scale"
+INTRO = ("Written by `bench/run_all.py` from its own run: Postgres + Redis on this machine, "
+         "every process started by the benchmark; `make bench` rewrites the default-size "
+         "block, `bench/run_all.py --full` the large-size one. Other sessions shared the "
+         "machine: each benchmark gives the load average (1/5/15 min) at its end.")
+MODES = {False: "### Default sizes (`make bench`)", True: "### Large sizes (`--full`)"}
 # Ours take --full for their large sizes; the engine benchmarks have one size.
 SCRIPTS = {"orchestration": True, "large": True, "readpath": True, "scaleout": True,
            "parse": False, "classify": False}
@@ -50,11 +55,8 @@ def section(results: dict[str, dict[str, Any] | None], full: bool) -> str:
     """Our RESULTS.md section, every figure from this run."""
     o, lg, rp, so = (results.get(k) or {} for k in ("orchestration", "large", "readpath",
                                                     "scaleout"))
-    lines = [SECTION, "", f"`bench/run_all.py{' --full' if full else ''}`, "
-             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; Postgres + Redis on "
-             f"this machine ({o.get('cores') or lg.get('cores')} cores), every process started "
-             "by the benchmark. Load average (1/5/15 min) after each benchmark is given: other "
-             "sessions shared the machine.", ""]
+    lines = [MODES[full], "", f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+             f"{o.get('cores') or lg.get('cores')} cores.", ""]
     if o:
         lines += [
             f"**Orchestration** (`orchestration.py`, N = {o['n']:,} tiny .txt items, "
@@ -78,7 +80,9 @@ def section(results: dict[str, dict[str, Any] | None], full: bool) -> str:
             f"{lg['items_accounted']:,} items accounted for, {lg['items_per_s']} items/s; "
             f"creation {lg['create_ms']} ms (10-file directory: {lg['create_small_ms']} ms); "
             f"`item_ids` x 10,000 created in {lg['item_ids_create_s']} s; peak RSS API "
-            f"{lg['api_peak_rss_mb']} MB, any worker process {lg['worker_peak_rss_mb']} MB; "
+            f"{lg['api_peak_rss_mb']} MB, any worker process {lg['worker_peak_rss_mb']} MB ("
+            + ", ".join(f"{k} {v}" for k, v in lg.get("worker_peaks_mb", {}).items())
+            + "); "
             f"Redis growth {lg['redis_growth_mb']} MB peak, {lg['redis_after_mb']} MB after; "
             f"pages in flight median {lg['pages_in_flight_median']}, max "
             f"{lg['pages_in_flight_max']}; item queue empty in "
@@ -107,15 +111,25 @@ def section(results: dict[str, dict[str, Any] | None], full: bool) -> str:
     return "\n".join(lines)
 
 
-def write_section(text: str) -> None:
-    """Replace our section of RESULTS.md (up to the next ``## ``), leaving the others alone."""
+def write_section(text: str, full: bool) -> None:
+    """Replace this mode's block of our section in RESULTS.md, keeping the other mode's block
+    and the other engineers' sections as they are."""
     old = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n"
     start = old.find(SECTION)
+    end = old.find("\n## ", start + len(SECTION)) if start >= 0 else -1
+    ours = old[start:end if end >= 0 else len(old)] if start >= 0 else ""
+    blocks = {}
+    for mode, title in MODES.items():
+        at = ours.find(title)
+        if at >= 0:
+            stop = ours.find("\n### ", at + len(title))
+            blocks[mode] = ours[at:stop if stop >= 0 else len(ours)].strip("\n")
+    blocks[full] = text.strip("\n")
+    body = "\n\n".join([SECTION, INTRO, *(blocks[m] for m in (False, True) if m in blocks)])
     if start < 0:
-        new = old.rstrip("\n") + "\n\n" + text
+        new = old.rstrip("\n") + "\n\n" + body
     else:
-        end = old.find("\n## ", start + len(SECTION))
-        new = old[:start] + text.rstrip("\n") + ("\n" + old[end:] if end >= 0 else "")
+        new = old[:start] + body + ("\n" + old[end:] if end >= 0 else "")
     RESULTS.write_text(new.rstrip("\n") + "\n")
 
 
@@ -127,7 +141,7 @@ def main() -> int:
     names = args.only.split(",") if args.only else list(SCRIPTS)
     results = {name: run(name, args.full and SCRIPTS[name]) for name in names}
     if any(results.get(k) for k in ("orchestration", "large", "readpath", "scaleout")):
-        write_section(section(results, args.full))
+        write_section(section(results, args.full), args.full)
     workers = [v for v in (pick(results, "large", "worker_peak_rss_mb"),
                            pick(results, "orchestration", "worker_peak_rss_mb")) if v]
     summary = {

@@ -167,8 +167,10 @@ class JobItem(Base):
     __table_args__ = (
         sa.UniqueConstraint("job_id", "position", name="uq_job_items_job_position"),
         sa.Index("ix_job_items_job_status_position", "job_id", "status", "position"),
-        sa.Index("ix_job_items_item", "item_id"),
-        sa.Index("ix_job_items_status_lease", "status", "lease_until"),
+        # Open items only: what the sweeper looks for; a finished item leaves the index.
+        sa.Index("ix_job_items_open_lease", "status", "lease_until",
+                 postgresql_where=sa.text("status IN ('pending', 'processing')"),
+                 sqlite_where=sa.text("status IN ('pending', 'processing')")),
     )
 
 

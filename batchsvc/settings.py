@@ -41,7 +41,6 @@ class Settings:
     max_body_bytes: int = 8 * 1024 * 1024
     max_item_bytes: int = 100 * 1024 * 1024
     default_page_size: int = 100
-    max_page_size: int = 1000
     pages_in_flight: int = 2
     item_lease_seconds: int = 900
     item_max_attempts: int = 3

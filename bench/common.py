@@ -513,9 +513,9 @@ def cpu_by_role(dep: Deployment) -> dict[str, float]:
     database = dep.settings.database_url.rsplit("/", 1)[-1]
     add("postgres", [p for p in map(int, filter(str.isdigit, os.listdir("/proc")))
                      if _cmdline(p).startswith("postgres: ") and database in _cmdline(p)])
+    port = dep.redis_url.rsplit(":", 1)[1].split("/")[0]
     add("redis", [p for p in map(int, filter(str.isdigit, os.listdir("/proc")))
-                  if f":{dep.redis_url.rsplit(':', 1)[1].split('/')[0]}" in _cmdline(p)
-                  and _cmdline(p).startswith("/usr/bin/redis-server")])
+                  if "redis-server" in _cmdline(p) and f":{port}" in _cmdline(p)])
     add("bench", [os.getpid()])
     return roles
 

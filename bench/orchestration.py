@@ -33,6 +33,7 @@ from common import (  # noqa: E402
     emit,
     machine,
     make_raw_app,
+    process_tree,
     raw_chord,
     redis_client,
     redis_used_mb,
@@ -58,12 +59,13 @@ FORMATS = {".svg": "flamegraph", ".json": "speedscope"}  # anything else: collap
 def profile(dep: Deployment, out: str, seconds: float,
             target: str) -> subprocess.Popen[bytes]:
     """py-spy record of the item worker's main process or one pool child during a batch."""
-    from common import process_tree
-
+    spy = Path(sys.executable).parent / "py-spy"
+    if not spy.exists():
+        raise SystemExit("--profile needs py-spy in the virtualenv: .venv/bin/pip install py-spy")
     worker = dep.workers[0]  # the item worker
     child = worker.pid if target == "main" else \
         [pid for pid in process_tree(worker.pid) if pid != worker.pid][0]
-    return subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-p",
+    return subprocess.Popen([str(spy), "record", "-p",
                              str(child), "-d", str(int(seconds)), "-o", out, "-r", "200",
                              "-f", FORMATS.get(Path(out).suffix, "raw")])
 

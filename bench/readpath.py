@@ -170,15 +170,15 @@ def main() -> None:
                                  check=True, capture_output=True, text=True).stdout
             results.append({"rate": rate, **json.loads(out)})
     state = machine()
-    rows, summary = [], {}
+    rows, summary, by_rate = [], {}, {}
     for res in results:
         for name in ENDPOINTS:
             values = res[name]
-            p50, p99 = percentile(values, 50), percentile(values, 99)
-            rows.append((res["rate"], name, len(values), round(p50, 2), round(p99, 2),
-                         round(max(values), 1)))
+            p50, p99 = round(percentile(values, 50), 2), round(percentile(values, 99), 2)
+            rows.append((res["rate"], name, len(values), p50, p99, round(max(values), 1)))
+            by_rate.setdefault(str(res["rate"]), {})[name] = [p50, p99]
             if res["rate"] == args.rate:
-                summary[f"{name}_p50_ms"], summary[f"{name}_p99_ms"] = round(p50, 2), round(p99, 2)
+                summary[f"{name}_p50_ms"], summary[f"{name}_p99_ms"] = p50, p99
     print(table(("req/s", "endpoint", "requests", "p50 ms", "p99 ms", "max ms"), rows))
     every = [v for name in ENDPOINTS for v in results[0][name]]
     errors = sum(len(res["errors"]) for res in results)
@@ -188,7 +188,8 @@ def main() -> None:
           "seconds": args.seconds, "errors": errors,
           "status_p50_ms": summary["status_p50_ms"], "status_p99_ms": summary["status_p99_ms"],
           "all_p50_ms": round(percentile(every, 50), 2),
-          "all_p99_ms": round(percentile(every, 99), 2), **summary, **state})
+          "all_p99_ms": round(percentile(every, 99), 2), "p50_p99_ms_by_rate": by_rate,
+          **summary, **state})
 
 
 if __name__ == "__main__":

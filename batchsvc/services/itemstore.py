@@ -1,4 +1,4 @@
-"""The item task's database work, lean: five statements on Postgres, no waits for fsync.
+"""The item task's database work, lean: two statements on Postgres, no waits for fsync.
 
 Profiling a worker on tiny documents (bench/orchestration.py --profile) showed the item task
 waiting on Postgres most of the time: five transactions, three synchronous commits (a WAL
@@ -6,11 +6,11 @@ fsync each) and about 34 round trips per item, and spending more CPU building SQ
 statements than running them. Here, on Postgres, an item runs on a connection of its own
 engine: autocommit (no BEGIN/COMMIT round trips), asynchronous commit (see
 ``item_synchronous_commit``), no pre-ping (a dropped connection fails the statement and the
-task retries). The claim, the job's dedup keys, the file and a reusable result come back from
-one statement; the bytes from a second; the output is written (delete + insert), then lineage
-and the final status in one statement. Statements are built once with bound parameters; the
-job config is cached per process. Each write leaves a state a redelivered task can finish from.
-SQLite (embedded) runs the same steps as separate statements in transactions.
+task retries). The claim comes back from one statement with the file, a reusable result and,
+from the database store, the bytes; one more statement writes the output (when it fits one
+chunk), the lineage and the final status. Statements are built once with bound parameters;
+the job config is cached per process. Each write leaves a state a redelivered task can finish
+from. SQLite (embedded) runs the same steps as separate statements in transactions.
 """
 
 from __future__ import annotations
@@ -89,6 +89,8 @@ def _item_engine() -> sa.Engine | None:
         return None
     key = (os.getpid(), settings.sqlalchemy_url, settings.item_synchronous_commit)
     if _engine is None or _engine[:3] != key:
+        if _engine is not None and _engine[0] == os.getpid():
+            _engine[3].dispose()  # settings changed (tests); a forked child never disposes
         options = "" if settings.item_synchronous_commit else "-c synchronous_commit=off"
         engine = sa.create_engine(
             settings.sqlalchemy_url, isolation_level="AUTOCOMMIT", pool_size=1,
@@ -154,12 +156,9 @@ _EXISTING_RESULT = sa.select(_results.c.id).where(
     _results.c.job_id == sa.bindparam("b_job"), _results.c.item_id == sa.bindparam("b_item"))
 
 
-@cache
-def _insert_result(dialect_name: str) -> Any:
-    """INSERT … ON CONFLICT (job_id, item_id) DO NOTHING RETURNING id, for this dialect."""
-    dialect = postgresql if dialect_name == "postgresql" else sqlite
-    return dialect.insert(_results).on_conflict_do_nothing(
-        index_elements=["job_id", "item_id"]).returning(_results.c.id)
+# SQLite: the lineage unless the item has one (Postgres folds this into the finish).
+_INSERT_RESULT = sqlite.insert(_results).on_conflict_do_nothing(
+    index_elements=["job_id", "item_id"]).returning(_results.c.id)
 
 
 @cache
@@ -285,7 +284,7 @@ def store_result(session: Session, claim: pipeline.ClaimedItem, job: JobInfo, sh
         if row is not None and not row[1]:
             storage.delete(key, connection=session.connection())
         return
-    stored = session.execute(_insert_result("sqlite"), lineage).scalar()
+    stored = session.execute(_INSERT_RESULT, lineage).scalar()
     if stored is None:
         storage.delete(key, connection=session.connection())
         stored = session.scalar(_EXISTING_RESULT, {"b_job": claim.job_id,

@@ -7,16 +7,14 @@ go to the model with their first pages rendered as PNG; text files go as text on
 import base64
 import io
 import json
-import threading
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import ClassVar
 
 import pytest
 
 from batchsvc import settings as settings_mod
 from tasks.engines import CLASSIFY_IMAGE_MAX_SIDE, DocumentError, run_classify
+from tests.llm_provider import FakeProvider, has_image
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
 
@@ -45,56 +43,20 @@ def corpus_file(name: str) -> bytes:
     return path.read_bytes()
 
 
-def has_image(body: dict) -> bool:
-    return any(isinstance(m["content"], list)
-               and any(p.get("type") == "image_url" for p in m["content"])
-               for m in body["messages"])
-
-
-class _Provider(BaseHTTPRequestHandler):
-    seen: ClassVar[list] = []
-    refuse_images = False
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        type(self).seen.append(body)
-        if type(self).refuse_images and has_image(body):
-            status, reply = 400, {"error": {"message": "model does not support vision input"}}
-        else:
-            answer = {"type": "invoice", "confidence": 0.93,
-                      "reasoning": "A bill for garden work with the amount to pay in 30 days."}
-            status = 200
-            reply = {"choices": [{"message": {"role": "assistant",
-                                              "content": json.dumps(answer)}}]}
-        out = json.dumps(reply).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(out)))
-        self.end_headers()
-        self.wfile.write(out)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture()
 def provider():
     """The service configured (BATCHSVC_LLM_* settings) with a provider on 127.0.0.1."""
-    _Provider.seen = []
-    _Provider.refuse_images = False
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Provider)
-    thread = threading.Thread(target=lambda: srv.serve_forever(poll_interval=0.05), daemon=True)
-    thread.start()
-    before = settings_mod._current
-    settings_mod.set_settings(replace(
-        settings_mod.get_settings(), llm_base_url=f"http://127.0.0.1:{srv.server_port}/v1",
-        llm_api_key="sk-test", llm_model="vision-judge"))
-    try:
-        yield _Provider
-    finally:
-        settings_mod.set_settings(before)
-        srv.shutdown()
-        srv.server_close()
+    answer = {"type": "invoice", "confidence": 0.93,
+              "reasoning": "A bill for garden work with the amount to pay in 30 days."}
+    with FakeProvider(json.dumps(answer)) as fake:
+        before = settings_mod._current
+        settings_mod.set_settings(replace(
+            settings_mod.get_settings(), llm_base_url=fake.url, llm_api_key="sk-test",
+            llm_model="vision-judge"))
+        try:
+            yield fake
+        finally:
+            settings_mod.set_settings(before)
 
 
 def sent_images(body: dict) -> list[bytes]:
@@ -120,7 +82,7 @@ def test_image_scan_goes_to_the_model_with_its_page_image(provider):
                                 {"rules": RULES, "mode": "MULTIMODAL"})
     assert (out["type"], out["mode_used"], out["confidence"]) == ("invoice", "MULTIMODAL", 0.93)
     assert "1 page image(s) sent to the model with the text" in out["notes"]
-    (body,) = provider.seen
+    (body,) = [r["body"] for r in provider.seen]
     assert len(sent_images(body)) == 1
     text = body["messages"][-1]["content"][0]["text"]
     assert "Rutschmann" in text  # the OCR text travels with the image
@@ -132,7 +94,7 @@ def test_scanned_pdf_without_legible_text_is_classified_from_its_image(provider)
     data = corpus_file("imagemagick-CCITTFaxDecode.pdf")
     out, _ = run_classify(data, "fax.pdf", {"rules": RULES, "mode": "MULTIMODAL"})
     assert out["mode_used"] == "MULTIMODAL" and out["type"] == "invoice"
-    assert len(sent_images(provider.seen[0])) == 1
+    assert len(sent_images(provider.seen[0]["body"])) == 1
     # FAST has no eyes: the same file is a document error there.
     with pytest.raises(DocumentError, match="no text could be read"):
         run_classify(data, "fax.pdf", {"rules": RULES, "mode": "FAST"})
@@ -142,7 +104,7 @@ def test_text_pdf_goes_as_text_only(provider):
     name = "markitdown_REPAIR-2022-INV-001_multipage.pdf"
     out, _ = run_classify(corpus_file(name), name, {"rules": RULES, "mode": "MULTIMODAL"})
     assert out["mode_used"] == "MULTIMODAL"
-    (body,) = provider.seen
+    (body,) = [r["body"] for r in provider.seen]
     assert not has_image(body) and "GRAND TOTAL" in body["messages"][-1]["content"]
     assert not any("image" in n for n in out["notes"])
 
@@ -152,7 +114,7 @@ def test_provider_refusing_images_gets_the_scan_as_text(provider):
     out, _ = run_classify(corpus_file("qr_bill_example.jpg"), "qr_bill_example.jpg",
                           {"rules": RULES, "mode": "MULTIMODAL"})
     assert (out["type"], out["mode_used"]) == ("invoice", "MULTIMODAL")
-    first, second = provider.seen
+    first, second = [r["body"] for r in provider.seen]
     assert has_image(first) and not has_image(second)
     assert "Rutschmann" in second["messages"][-1]["content"]
     assert any(n.startswith("the provider refused the page images (LLM provider returned "
@@ -179,7 +141,7 @@ def test_rendered_pages_follow_the_parsing_configuration(provider):
     out, _ = run_classify(data, "scan.pdf", {
         "rules": RULES, "mode": "MULTIMODAL", "parsing_configuration": {"target_pages": [1]}})
     assert out["mode_used"] == "MULTIMODAL"
-    (png,) = sent_images(provider.seen[0])
+    (png,) = sent_images(provider.seen[0]["body"])
     with Image.open(io.BytesIO(png)) as img:
         assert img.size[0] == CLASSIFY_IMAGE_MAX_SIDE and img.size[0] > img.size[1]  # landscape
         assert abs(img.convert("L").getpixel((img.size[0] // 2, img.size[1] // 2)) - 128) <= 2
@@ -188,7 +150,7 @@ def test_rendered_pages_follow_the_parsing_configuration(provider):
 def test_at_most_three_pages_are_rendered(provider):
     data = scanned_pdf([((300, 400), 40 * k) for k in range(1, 5)])
     run_classify(data, "scan.pdf", {"rules": RULES, "mode": "MULTIMODAL"})
-    assert len(sent_images(provider.seen[0])) == 3
+    assert len(sent_images(provider.seen[0]["body"])) == 3
 
 
 def fast(name: str) -> dict:

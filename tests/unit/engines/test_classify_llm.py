@@ -3,14 +3,12 @@
 import base64
 import io
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import ClassVar
 
 import pytest
 
 from batchsvc.engines.classify import classify_text, classify_texts
 from batchsvc.engines.llm import LLMConfig
+from tests.llm_provider import FakeProvider, has_image
 
 RULES = [
     {"type": "invoice", "description": "A bill from a supplier listing items and amounts due."},
@@ -20,66 +18,29 @@ INVOICE = ("INVOICE No. 77. Bill to: Harbour Cafe. 12 boxes of cups at 4.50 each
            "total due 54.00 EUR by 30 June. Pay by bank transfer.")
 
 
-def has_image(body: dict) -> bool:
-    return any(isinstance(m["content"], list)
-               and any(p.get("type") == "image_url" for p in m["content"])
-               for m in body["messages"])
-
-
-class _Provider(BaseHTTPRequestHandler):
-    seen: ClassVar[list] = []
-    status = 200
-    content = ""
-    # A text-only model behind an OpenAI-compatible server: 400 to any image part.
-    refuse_images = False
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        type(self).seen.append({"path": self.path, "auth": self.headers.get("Authorization"),
-                                "body": body})
-        reply = {"choices": [{"message": {"role": "assistant", "content": type(self).content}}]}
-        status = type(self).status
-        if type(self).refuse_images and has_image(body):
-            status = 400
-            reply = {"error": {"message": "Image input is not supported by this model",
-                               "type": "invalid_request_error"}}
-        out = json.dumps(reply if status in (200, 400) else {"error": "down"}).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(out)))
-        self.end_headers()
-        self.wfile.write(out)
-
-    def log_message(self, *args):
-        pass
+@pytest.fixture()
+def provider():
+    with FakeProvider() as fake:
+        yield fake
 
 
 @pytest.fixture()
-def llm():
-    _Provider.seen = []
-    _Provider.status = 200
-    _Provider.refuse_images = False
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Provider)
-    t = threading.Thread(target=lambda: srv.serve_forever(poll_interval=0.05), daemon=True)
-    t.start()
-    yield LLMConfig(base_url=f"http://127.0.0.1:{srv.server_port}/v1", api_key="sk-test",
-                    model="tiny-judge", timeout=5)
-    srv.shutdown()
-    srv.server_close()
+def llm(provider):
+    return LLMConfig(base_url=provider.url, api_key="sk-test", model="tiny-judge", timeout=5)
 
 
-def answer(**kw):
-    _Provider.content = json.dumps(kw)
+def answer(provider, **kw):
+    provider.content = json.dumps(kw)
 
 
-def test_provider_answer_becomes_the_result(llm):
-    answer(type="invoice", confidence=0.87, reasoning="It lists items and a total due.")
+def test_provider_answer_becomes_the_result(llm, provider):
+    answer(provider, type="invoice", confidence=0.87, reasoning="It lists items and a total due.")
     res = classify_text(INVOICE, RULES, mode="MULTIMODAL", llm=llm)
     assert res.to_dict() == {
         "type": "invoice", "confidence": 0.87, "reasoning": "It lists items and a total due.",
         "mode_used": "MULTIMODAL", "notes": ["classified by model 'tiny-judge'"],
     }
-    req = _Provider.seen[0]
+    req = provider.seen[0]
     assert req["path"] == "/v1/chat/completions"
     assert req["auth"] == "Bearer sk-test"
     assert req["body"]["model"] == "tiny-judge"
@@ -88,21 +49,21 @@ def test_provider_answer_becomes_the_result(llm):
     assert "INVOICE No. 77" in prompt
 
 
-def test_answer_in_prose_and_fences_with_other_case_is_accepted(llm):
-    _Provider.content = ('Sure!\n```json\n{"type": "Receipt", "confidence": "0.6", '
+def test_answer_in_prose_and_fences_with_other_case_is_accepted(llm, provider):
+    provider.content = ('Sure!\n```json\n{"type": "Receipt", "confidence": "0.6", '
                          '"reasoning": "Says PAID."}\n```')
     res = classify_text("PAID 12.00 thank you", RULES, mode="multimodal", llm=llm)
     assert (res.type, res.confidence, res.mode_used) == ("receipt", 0.6, "MULTIMODAL")
 
 
-def test_null_type_means_no_rule_fits(llm):
-    answer(type=None, confidence=0.9, reasoning="A poem, not a financial document.")
+def test_null_type_means_no_rule_fits(llm, provider):
+    answer(provider, type=None, confidence=0.9, reasoning="A poem, not a financial document.")
     res = classify_text("Roses are red.", RULES, mode="MULTIMODAL", llm=llm)
     assert res.type is None and res.mode_used == "MULTIMODAL"
 
 
-def test_type_outside_the_rules_is_rejected_and_fast_used(llm):
-    answer(type="contract", confidence=0.99, reasoning="Looks legal.")
+def test_type_outside_the_rules_is_rejected_and_fast_used(llm, provider):
+    answer(provider, type="contract", confidence=0.99, reasoning="Looks legal.")
     res = classify_text(INVOICE, RULES, mode="MULTIMODAL", llm=llm)
     assert res.mode_used == "FAST"
     assert res.type in ("invoice", "receipt")
@@ -110,17 +71,17 @@ def test_type_outside_the_rules_is_rejected_and_fast_used(llm):
                          "'contract' is not one of the rules); FAST used"]
 
 
-def test_unparseable_answer_falls_back(llm):
-    _Provider.content = "I think it is an invoice."
+def test_unparseable_answer_falls_back(llm, provider):
+    provider.content = "I think it is an invoice."
     res = classify_text(INVOICE, RULES, mode="MULTIMODAL", llm=llm)
     assert res.mode_used == "FAST" and "answer contains no JSON object" in res.notes[0]
 
 
-def test_provider_error_falls_back_per_document(llm):
-    _Provider.status = 503
+def test_provider_error_falls_back_per_document(llm, provider):
+    provider.status = 503
     results = classify_texts([INVOICE, "PAID 12.00 thank you"], RULES, mode="MULTIMODAL",
                              llm=llm)
-    assert len(_Provider.seen) == 2
+    assert len(provider.seen) == 2
     for res in results:
         assert res.mode_used == "FAST"
         assert res.notes[0].startswith("MULTIMODAL failed (provider error: LLM provider "
@@ -135,9 +96,9 @@ def test_no_provider_configured_runs_fast_and_says_so():
     assert res.notes == ["MULTIMODAL requested but no model provider configured; FAST used"]
 
 
-def test_fast_mode_never_calls_the_provider(llm):
+def test_fast_mode_never_calls_the_provider(llm, provider):
     res = classify_text(INVOICE, RULES, mode="FAST", llm=llm)
-    assert res.mode_used == "FAST" and _Provider.seen == []
+    assert res.mode_used == "FAST" and provider.seen == []
 
 
 def png(width: int, height: int, shade: int) -> bytes:
@@ -153,13 +114,14 @@ def image_parts(body: dict) -> list[str]:
     return [p["image_url"]["url"] for p in content if p.get("type") == "image_url"]
 
 
-def test_page_images_travel_as_png_data_urls_beside_the_text(llm):
-    answer(type="invoice", confidence=0.9, reasoning="The scan shows a bill with a total due.")
+def test_page_images_travel_as_png_data_urls_beside_the_text(llm, provider):
+    answer(provider, type="invoice", confidence=0.9,
+           reasoning="The scan shows a bill with a total due.")
     pages = [png(40, 60, 10), png(40, 60, 200)]
     res = classify_text(INVOICE, RULES, mode="MULTIMODAL", llm=llm, images=pages)
     assert (res.type, res.mode_used) == ("invoice", "MULTIMODAL")
     assert "2 page image(s) sent to the model with the text" in res.notes
-    (req,) = _Provider.seen
+    (req,) = provider.seen
     content = req["body"]["messages"][-1]["content"]
     assert content[0]["type"] == "text" and "INVOICE No. 77" in content[0]["text"]
     assert "page image(s) of the document are attached" in content[0]["text"]
@@ -168,23 +130,23 @@ def test_page_images_travel_as_png_data_urls_beside_the_text(llm):
     assert [base64.b64decode(u.split(",", 1)[1]) for u in urls] == pages  # in page order
 
 
-def test_at_most_three_page_images_and_only_png(llm):
-    answer(type="receipt", confidence=0.7, reasoning="Says PAID.")
+def test_at_most_three_page_images_and_only_png(llm, provider):
+    answer(provider, type="receipt", confidence=0.7, reasoning="Says PAID.")
     pages = [png(8, 8, k) for k in range(5)]
     res = classify_text("PAID", RULES, mode="MULTIMODAL", llm=llm,
                         images=[b"GIF89a not a png", *pages])
-    urls = image_parts(_Provider.seen[0]["body"])
+    urls = image_parts(provider.seen[0]["body"])
     assert [base64.b64decode(u.split(",", 1)[1]) for u in urls] == pages[:3]
     assert "1 page image(s) were not PNG data and were not sent" in res.notes
     assert "only the first 3 of 5 page images were sent" in res.notes
 
 
-def test_provider_refusing_images_is_asked_again_with_the_text_only(llm):
-    _Provider.refuse_images = True
-    answer(type="invoice", confidence=0.8, reasoning="It lists a total due.")
+def test_provider_refusing_images_is_asked_again_with_the_text_only(llm, provider):
+    provider.refuse_images = True
+    answer(provider, type="invoice", confidence=0.8, reasoning="It lists a total due.")
     res = classify_text(INVOICE, RULES, mode="MULTIMODAL", llm=llm, images=[png(20, 20, 0)])
     assert (res.type, res.mode_used, res.confidence) == ("invoice", "MULTIMODAL", 0.8)
-    first, second = _Provider.seen
+    first, second = provider.seen
     assert has_image(first["body"]) and not has_image(second["body"])
     assert isinstance(second["body"]["messages"][-1]["content"], str)
     assert "INVOICE No. 77" in second["body"]["messages"][-1]["content"]
@@ -193,20 +155,20 @@ def test_provider_refusing_images_is_asked_again_with_the_text_only(llm):
     assert not any("sent to the model" in n for n in res.notes)
 
 
-def test_failed_image_request_is_retried_text_only_and_worded_as_a_failure(llm):
-    _Provider.status = 503
+def test_failed_image_request_is_retried_text_only_and_worded_as_a_failure(llm, provider):
+    provider.status = 503
     res = classify_text(INVOICE, RULES, mode="MULTIMODAL", llm=llm, images=[png(20, 20, 0)])
     # Both calls fail: FAST answers and the note says why.
-    assert len(_Provider.seen) == 2 and res.mode_used == "FAST"
+    assert len(provider.seen) == 2 and res.mode_used == "FAST"
     assert res.notes[0].startswith("MULTIMODAL failed (provider error: LLM provider returned "
                                    "HTTP 503")
 
 
-def test_scan_without_text_and_refused_images_falls_back_to_fast_with_no_type(llm):
-    _Provider.refuse_images = True
-    answer(type="invoice", confidence=0.8, reasoning="unused")
+def test_scan_without_text_and_refused_images_falls_back_to_fast_with_no_type(llm, provider):
+    provider.refuse_images = True
+    answer(provider, type="invoice", confidence=0.8, reasoning="unused")
     res = classify_text("", RULES, mode="MULTIMODAL", llm=llm, images=[png(20, 20, 0)])
-    assert len(_Provider.seen) == 1  # no text to retry with
+    assert len(provider.seen) == 1  # no text to retry with
     assert (res.type, res.mode_used) == (None, "FAST")
     assert "HTTP 400" in res.notes[0] and "no text" in res.reasoning
 
@@ -217,14 +179,14 @@ def test_images_length_must_match_texts(llm):
                        images=[[png(4, 4, 0)]])
 
 
-def test_fast_mode_ignores_images(llm):
+def test_fast_mode_ignores_images(llm, provider):
     res = classify_text(INVOICE, RULES, mode="FAST", llm=llm, images=[png(4, 4, 0)])
-    assert res.mode_used == "FAST" and res.type == "invoice" and _Provider.seen == []
+    assert res.mode_used == "FAST" and res.type == "invoice" and provider.seen == []
 
 
-def test_the_model_is_told_what_kind_of_file_it_is(llm):
-    answer(type="receipt", confidence=0.6, reasoning="Says PAID.")
+def test_the_model_is_told_what_kind_of_file_it_is(llm, provider):
+    answer(provider, type="receipt", confidence=0.6, reasoning="Says PAID.")
     classify_text("PAID 12.00", RULES, mode="MULTIMODAL", llm=llm,
                   form="An Excel spreadsheet of 2 sheets.")
-    prompt = _Provider.seen[0]["body"]["messages"][-1]["content"]
+    prompt = provider.seen[0]["body"]["messages"][-1]["content"]
     assert "The file: An Excel spreadsheet of 2 sheets.\n" in prompt

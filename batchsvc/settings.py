@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -67,15 +67,12 @@ class Settings:
     llm_model: str = ""
     log_level: str = "INFO"
     log_json: bool = True
-    extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
         env = dict(os.environ if env is None else env)
         values: dict[str, Any] = {}
         for f in fields(cls):
-            if f.name == "extra":
-                continue
             raw = env.get(f"BATCHSVC_{f.name.upper()}")
             if raw is not None and raw != "":
                 kind = type(f.default) if not callable(f.default) else str

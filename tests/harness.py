@@ -62,8 +62,6 @@ def settings_env(settings: Settings) -> dict[str, str]:
     """The BATCHSVC_* environment that reproduces ``settings`` in a child process."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BATCHSVC_")}
     for field in settings.__dataclass_fields__:
-        if field == "extra":
-            continue
         value = getattr(settings, field)
         env[f"BATCHSVC_{field.upper()}"] = str(value).lower() if isinstance(value, bool) \
             else str(value)

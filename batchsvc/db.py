@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
@@ -92,5 +93,8 @@ TRANSIENT_DB_ERRORS = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.Ti
 
 def is_transient_db_error(exc: BaseException) -> bool:
     if isinstance(exc, TRANSIENT_DB_ERRORS):
+        return True
+    # The item path's own connection (services/itemdb) raises psycopg's errors unwrapped.
+    if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)):
         return True
     return isinstance(exc, sa_exc.DBAPIError) and bool(exc.connection_invalidated)

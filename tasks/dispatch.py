@@ -44,13 +44,12 @@ def publish_pages(job_id: str, pages: int) -> int:
     published = 0
     for _ in range(pages):
         with session_scope() as session:
-            claimed = pipeline.claim_next_page(session, job_id)
+            # The sweeper re-sends items not claimed by the lease (a lost message).
+            claimed = pipeline.claim_next_page(session, job_id, settings.item_lease_seconds)
             if claimed is None:
                 break
             page_no, seqs = claimed
             job = session.get(BatchJob, job_id)
-            # The sweeper re-sends items not claimed by then (a lost message).
-            pipeline.lease_pending(session, seqs, settings.item_lease_seconds)
             threshold = job.continue_as_new_threshold if job else settings.default_page_size
             headers = [item_signature(job, seq) for seq in seqs] if job else []
         body = page_done.si(job_id, page_no)

@@ -12,7 +12,6 @@ from typing import Any
 
 from billiard.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 from celery import Task
-from sqlalchemy.orm import Session
 
 from batchsvc import limits
 from batchsvc.db import is_transient_db_error, session_scope
@@ -27,66 +26,56 @@ log = logging.getLogger("batchsvc.items")
 ENGINES = {"parse": run_parse, "classify": run_classify}
 
 
-def _end(session: Session, seq: int, status: str, **kw: Any) -> dict[str, Any]:
-    pipeline.finish_item(session, seq, status, **kw)
+def _end(seq: int, status: str, **kw: Any) -> dict[str, Any]:
+    itemstore.finish(seq, status, **kw)
     return {"seq": seq, "status": status}
-
-
-def _finish(seq: int, status: str, **kw: Any) -> dict[str, Any]:
-    with itemstore.item_session() as session:
-        return _end(session, seq, status, **kw)
 
 
 def process_item(seq: int, job_type: str, token: str | None = None) -> dict[str, Any]:
     settings = get_settings()
     # The claim and every read; an outcome known without the engine ends here.
-    with itemstore.item_session() as session:
-        claimed = itemstore.claim(session, seq, settings.item_lease_seconds, token,
-                                  settings.max_item_bytes)
-        if claimed is None:
-            return {"seq": seq, "status": "noop"}
-        claim, job, stored = claimed
-        bind_log_ids(job_id=claim.job_id, item_id=claim.item_id, item_name=claim.item_name)
-        if claim.attempts > settings.item_max_attempts:
-            return _end(session, seq, "failed", error=f"gave up after {claim.attempts - 1} "
-                        "attempts: the worker processing this item was lost each time "
-                        "(it crashed, was killed or ran out of memory)")
-        if stored is None:
-            return _end(session, seq, "failed",
-                        error="the file was deleted before it could be processed")
-        if stored.size > settings.max_item_bytes:
-            return _end(session, seq, "skipped", skip_reason="size_limit_exceeded",
-                        error=f"file is {stored.size} bytes; the limit is "
-                        f"{settings.max_item_bytes}")
-        if stored.cached_result_id:
-            return _end(session, seq, "skipped", skip_reason="already_processed",
-                        result_id=stored.cached_result_id)
-        try:
-            data = itemstore.read_file(session, stored)
-        except StorageError as exc:
-            return _end(session, seq, "failed", error=str(exc))
+    claimed = itemstore.claim(seq, settings.item_lease_seconds, token, settings.max_item_bytes)
+    if claimed is None:
+        return {"seq": seq, "status": "noop"}
+    claim, job, stored = claimed
+    bind_log_ids(job_id=claim.job_id, item_id=claim.item_id, item_name=claim.item_name)
+    if claim.attempts > settings.item_max_attempts:
+        return _end(seq, "failed", error=f"gave up after {claim.attempts - 1} attempts: the "
+                    "worker processing this item was lost each time (it crashed, was killed "
+                    "or ran out of memory)")
+    if stored is None:
+        return _end(seq, "failed", error="the file was deleted before it could be processed")
+    if stored.size > settings.max_item_bytes:
+        return _end(seq, "skipped", skip_reason="size_limit_exceeded",
+                    error=f"file is {stored.size} bytes; the limit is {settings.max_item_bytes}")
+    if stored.cached_result_id:
+        return _end(seq, "skipped", skip_reason="already_processed",
+                    result_id=stored.cached_result_id)
+    try:
+        data = itemstore.read_file(stored)
+    except StorageError as exc:
+        return _end(seq, "failed", error=str(exc))
     try:
         seconds = limits.item_seconds(job.params, limits.page_count(data),
                                       settings.item_time_limit_seconds)
         with limits.deadline(seconds):
             output, summary = ENGINES[job_type](data, claim.item_name, job.config)
     except limits.ItemTimeout as exc:
-        return _finish(seq, "failed", error=str(exc))
+        return _end(seq, "failed", error=str(exc))
     except DocumentError as exc:
-        return _finish(seq, "failed", error=str(exc))
+        return _end(seq, "failed", error=str(exc))
     except SoftTimeLimitExceeded:
         limit = celery_app.current_task.request.timelimit[1] if celery_app.current_task else None
-        return _finish(seq, "failed", error=f"timed out after {limit or '?'} s")
+        return _end(seq, "failed", error=f"timed out after {limit or '?'} s")
     except MemoryError:
-        return _finish(seq, "failed", error=limits.memory_message(settings.item_memory_limit_mb))
+        return _end(seq, "failed", error=limits.memory_message(settings.item_memory_limit_mb))
     except Exception as exc:  # noqa: BLE001 - a bad document must not kill the chord
         log.exception("engine error on item %s", seq)
-        return _finish(seq, "failed", error=f"could not process the document: "
-                       f"{type(exc).__name__}: {exc}")
+        return _end(seq, "failed", error=f"could not process the document: "
+                    f"{type(exc).__name__}: {exc}")
     # The output, its lineage and the item's final status.
-    with itemstore.item_session() as session:
-        itemstore.store_result(session, claim, job, stored.sha256,
-                               json.dumps(output, default=str).encode(), summary)
+    itemstore.store_result(claim, job, stored.sha256,
+                           json.dumps(output, default=str).encode(), summary)
     return {"seq": seq, "status": "completed"}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -157,7 +158,7 @@ def new_job(
 
 def insert_items(
     session: Session, job: BatchJob, items: list[tuple[str, str, str]], start: int,
-    status: str = "pending",
+    status: str = "pending", lease_until: datetime | None = None,
 ) -> None:
     if not items:
         return
@@ -165,7 +166,7 @@ def insert_items(
     session.execute(sa.insert(JobItem), [
         {"job_id": job.id, "project_id": job.project_id, "position": start + n,
          "item_id": item_id, "file_id": file_id, "item_name": name, "status": status,
-         "result_job_id": new_id(), "updated_at": now,
+         "result_job_id": new_id(), "updated_at": now, "lease_until": lease_until,
          "completed_at": now if status == "cancelled" else None}
         for n, (item_id, file_id, name) in enumerate(items)
     ])

@@ -4,21 +4,25 @@ Profiling a worker on tiny documents (bench/orchestration.py --profile) showed t
 waiting on Postgres most of the time: five transactions, three synchronous commits (a WAL
 fsync each) and about 34 round trips per item, and spending more CPU building SQLAlchemy
 statements than running them. Here, on Postgres, an item runs on a connection of its own
-engine: autocommit (no BEGIN/COMMIT round trips), asynchronous commit (see
+(itemdb): autocommit (no BEGIN/COMMIT round trips), asynchronous commit (see
 ``item_synchronous_commit``), no pre-ping (a dropped connection fails the statement and the
 task retries). The claim comes back from one statement with the file, a reusable result and,
 from the database store, the bytes; one more statement writes the output (when it fits one
-chunk), the lineage and the final status. Statements are built once with bound parameters;
-the job config is cached per process. Each write leaves a state a redelivered task can finish
-from. SQLite (embedded) runs the same steps as separate statements in transactions.
+chunk), the lineage and the final status. Statements are built and compiled once; the job
+config is cached per process. Each write leaves a state a redelivered task can finish from.
+SQLite (embedded) runs the same steps as separate statements in transactions.
+
+Asynchronous commit means a database crash may lose the last fraction of a second of item
+updates: those items fall back to pending/processing with a lease and the sweeper runs them
+again. Job-level commits stay synchronous, and a synchronous commit flushes all WAL before it,
+so a finalised job never rests on a lost item row.
 """
 
 from __future__ import annotations
 
-import os
+import json
 from collections import OrderedDict
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
@@ -31,7 +35,7 @@ from sqlalchemy.orm import Session
 from batchsvc import storage as storage_mod
 from batchsvc.db import session_scope
 from batchsvc.models import BatchJob, JobItem, ProcessingResult, StoredFile, new_id, utcnow
-from batchsvc.services import pipeline
+from batchsvc.services import itemdb, pipeline
 from batchsvc.settings import get_settings
 from batchsvc.storage import get_storage
 
@@ -73,64 +77,31 @@ class FileInfo:
 
 
 _jobs: OrderedDict[str, JobInfo] = OrderedDict()
-_engine: tuple[int, str, bool, sa.Engine] | None = None
 
 
-def _item_engine() -> sa.Engine | None:
-    """This process's item engine on Postgres (None elsewhere: SQLite keeps transactions).
-
-    Asynchronous commit means a database crash may lose the last fraction of a second of item
-    updates: those items fall back to pending/processing with a lease and the sweeper runs
-    them again. Job-level commits stay synchronous, and a synchronous commit flushes all WAL
-    before it, so a finalised job never rests on a lost item row."""
-    global _engine
-    settings = get_settings()
-    if not settings.is_postgres:
-        return None
-    key = (os.getpid(), settings.sqlalchemy_url, settings.item_synchronous_commit)
-    if _engine is None or _engine[:3] != key:
-        if _engine is not None and _engine[0] == os.getpid():
-            _engine[3].dispose()  # settings changed (tests); a forked child never disposes
-        options = "" if settings.item_synchronous_commit else "-c synchronous_commit=off"
-        engine = sa.create_engine(
-            settings.sqlalchemy_url, isolation_level="AUTOCOMMIT", pool_size=1,
-            max_overflow=4, pool_recycle=1800,
-            connect_args={"connect_timeout": 10, "prepare_threshold": 5, "options": options})
-        _engine = (*key, engine)
-    return _engine[3]
+_JOB = sa.select(BatchJob.job_type, BatchJob.job_config, BatchJob.parameters_hash,
+                 BatchJob.status, BatchJob.retry_of).where(BatchJob.id == sa.bindparam("b_job"))
 
 
-@contextmanager
-def item_session() -> Iterator[Session]:
-    """A session for item work: on the item engine (Postgres) or a plain unit of work."""
-    engine = _item_engine()
-    if engine is None:
-        with session_scope() as session:
-            yield session
-        return
-    with Session(engine, expire_on_commit=False) as session:
-        yield session
-        session.commit()
+def job_info(job_id: str, session: Session | None = None) -> JobInfo:
+    """The job's config, read once per process; the first sight also moves it to running.
 
-
-def job_info(session: Session, job_id: str) -> JobInfo:
-    """The job's config, read once per process; the first sight also moves it to running."""
+    ``session``: SQLite's item transaction, which holds the write lock (a second transaction
+    would wait on it); on Postgres the state change and its webhook row commit on their own,
+    atomic and durable, not on the autocommit item connection."""
     info = _jobs.get(job_id)
     if info is not None:
         _jobs.move_to_end(job_id)
         return info
-    row = session.execute(
-        sa.select(BatchJob.job_type, BatchJob.job_config, BatchJob.parameters_hash,
-                  BatchJob.status, BatchJob.retry_of).where(BatchJob.id == job_id)
-    ).one()
-    if row.status == "dispatched" and _on_postgres(session):
-        # The job's state change and its webhook row: atomic and durable, so not on the
-        # autocommit item connection.
+    if session is not None:
+        row = session.execute(_JOB, {"b_job": job_id}).one()
+        if row.status == "dispatched":
+            pipeline.mark_running(session, job_id)
+    else:
         with session_scope() as job_session:
-            pipeline.mark_running(job_session, job_id)
-    elif row.status == "dispatched":
-        # SQLite: the item's transaction holds the write lock; a second one would wait on it.
-        pipeline.mark_running(session, job_id)
+            row = job_session.execute(_JOB, {"b_job": job_id}).one()
+            if row.status == "dispatched":
+                pipeline.mark_running(job_session, job_id)
     info = JobInfo(row.job_type, row.job_config, row.parameters_hash, row.retry_of is not None)
     _jobs[job_id] = info
     if len(_jobs) > JOB_CACHE_SIZE:
@@ -207,34 +178,43 @@ def _finish_with_lineage(output_insert: Any) -> Any:
                                              sa.exists(sa.select(lineage.c.id)))
 
 
-def _on_postgres(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
+@cache
+def _pg(name: str, *args: Any) -> itemdb.Compiled:
+    """The Postgres statements of the item path, compiled for itemdb once per process."""
+    builders: dict[str, Callable[..., Any]] = {
+        "claim": _claim_with_file, "finish_lineage": _finish_with_lineage,
+        "finish": lambda: pipeline.FINISH}
+    return itemdb.compile_statement(builders[name](*args))
 
 
-def claim(session: Session, seq: int, lease_seconds: int, token: str | None, max_bytes: int
-          ) -> tuple[pipeline.ClaimedItem, JobInfo, FileInfo | None] | None:
+ClaimOutcome = tuple[pipeline.ClaimedItem, JobInfo, FileInfo | None]
+
+
+def claim(seq: int, lease_seconds: int, token: str | None, max_bytes: int
+          ) -> ClaimOutcome | None:
     """Claim the item (see pipeline.claim_item) and read its job and live file, with a
     reusable earlier result when the job reuses results (and, on Postgres with the database
     store, the bytes of a file that will be parsed); None when another owns the item."""
-    if _on_postgres(session):
-        now = utcnow()
-        in_db = isinstance(get_storage(), storage_mod.DatabaseStorage)
-        row = session.execute(_claim_with_file(in_db), {
-            "b_seq": seq, "b_now": now, "b_lease": now + timedelta(seconds=lease_seconds),
-            "b_token": token, "b_max": max_bytes}).first()
-        if row is None:
-            return None
-        item = pipeline.ClaimedItem(*row[:7])
-        job = job_info(session, item.job_id)
-        size, sha256, key, reusable, data = row[7:]
-        stored = None if size is None else FileInfo(
-            size, sha256, key, reusable if job.reuses_results else None, data)
-        return item, job, stored
-    found = pipeline.claim_item(session, seq, lease_seconds, token)
-    if found is None:
+    now = utcnow()
+    params = {"b_seq": seq, "b_now": now, "b_lease": now + timedelta(seconds=lease_seconds),
+              "b_token": token}
+    if not get_settings().is_postgres:
+        with session_scope() as session:
+            found = pipeline.claim_item(session, seq, lease_seconds, token)
+            if found is None:
+                return None
+            job = job_info(found.job_id, session)
+            return found, job, _file_info(session, found, job)
+    in_db = isinstance(get_storage(), storage_mod.DatabaseStorage)
+    row = itemdb.fetchone(_pg("claim", in_db), {**params, "b_max": max_bytes})
+    if row is None:
         return None
-    job = job_info(session, found.job_id)
-    return found, job, _file_info(session, found, job)
+    item = pipeline.ClaimedItem(*row[:7])
+    job = job_info(item.job_id)
+    size, sha256, key, reusable, data = row[7:]
+    stored = None if size is None else FileInfo(
+        size, sha256, key, reusable if job.reuses_results else None, data)
+    return item, job, stored
 
 
 def _file_info(session: Session, claim: pipeline.ClaimedItem, job: JobInfo) -> FileInfo | None:
@@ -250,16 +230,27 @@ def _file_info(session: Session, claim: pipeline.ClaimedItem, job: JobInfo) -> F
         reuse_row[0], reuse_row[1], reuse_row[2], reuse_row[3])
 
 
-def read_file(session: Session, info: FileInfo) -> bytes:
-    """The file's bytes: read by the claim already, or on its connection (database store), or
-    from the store."""
+def read_file(info: FileInfo) -> bytes:
+    """The file's bytes: read by the claim already, or from the store."""
     if info.data is not None:
         return info.data
-    return get_storage().get_bytes(info.storage_key, connection=session.connection())
+    return get_storage().get_bytes(info.storage_key)
 
 
-def store_result(session: Session, claim: pipeline.ClaimedItem, job: JobInfo, sha256: str,
-                 output: bytes, summary: dict[str, Any]) -> None:
+def finish(seq: int, status: str, *, error: str | None = None,
+           skip_reason: str | None = None, result_id: str | None = None) -> bool:
+    """pipeline.finish_item for the item path: processing -> a terminal status."""
+    if not get_settings().is_postgres:
+        with session_scope() as session:
+            return pipeline.finish_item(session, seq, status, error=error,
+                                        skip_reason=skip_reason, result_id=result_id)
+    return bool(itemdb.rowcount(_pg("finish"), {
+        "b_seq": seq, "b_status": status, "b_error": error, "b_skip": skip_reason,
+        "b_result": result_id, "b_now": utcnow()}))
+
+
+def store_result(claim: pipeline.ClaimedItem, job: JobInfo, sha256: str, output: bytes,
+                 summary: dict[str, Any]) -> None:
     """The output, its lineage (at most one per item per job), the item completed.
 
     In this order, so an interruption after any step leaves nothing a rerun cannot finish: an
@@ -268,25 +259,28 @@ def store_result(session: Session, claim: pipeline.ClaimedItem, job: JobInfo, sh
     result_id = new_id("res-")
     key = f"results/{claim.project_id}/{claim.job_id}/{result_id}.json"
     storage = get_storage()
-    inline = storage_mod.inline_insert(storage, len(output)) if _on_postgres(session) else None
-    if inline is None:
-        storage.put_bytes(key, output, connection=session.connection())
     lineage = {
         "id": result_id, "project_id": claim.project_id, "job_id": claim.job_id,
         "item_id": claim.item_id, "file_id": claim.file_id, "file_sha256": sha256,
         "job_type": job.job_type, "parameters_hash": job.params_hash, "output_key": key,
         "output_metadata": summary, "cacheable": job.cacheable, "processed_at": utcnow()}
-    if _on_postgres(session):
-        row = session.execute(_finish_with_lineage(inline), {
-            **{f"r_{name}": value for name, value in lineage.items()},
-            "b_seq": claim.seq, "b_status": "completed", "b_error": None, "b_skip": None,
-            "b_now": utcnow(), "blob_key": key, "blob_data": output}).first()
-        if row is not None and not row[1]:
-            storage.delete(key, connection=session.connection())
+    if not get_settings().is_postgres:
+        with session_scope() as session:
+            storage.put_bytes(key, output, connection=session.connection())
+            stored = session.execute(_INSERT_RESULT, lineage).scalar()
+            if stored is None:
+                storage.delete(key, connection=session.connection())
+                stored = session.scalar(_EXISTING_RESULT, {"b_job": claim.job_id,
+                                                           "b_item": claim.item_id})
+            pipeline.finish_item(session, claim.seq, "completed", result_id=stored)
         return
-    stored = session.execute(_INSERT_RESULT, lineage).scalar()
-    if stored is None:
-        storage.delete(key, connection=session.connection())
-        stored = session.scalar(_EXISTING_RESULT, {"b_job": claim.job_id,
-                                                   "b_item": claim.item_id})
-    pipeline.finish_item(session, claim.seq, "completed", result_id=stored)
+    inline = storage_mod.inline_insert(storage, len(output))
+    if inline is None:
+        storage.put_bytes(key, output)
+    lineage["output_metadata"] = json.dumps(summary)
+    row = itemdb.fetchone(_pg("finish_lineage", inline), {
+        **{f"r_{name}": value for name, value in lineage.items()},
+        "b_seq": claim.seq, "b_status": "completed", "b_error": None, "b_skip": None,
+        "b_now": utcnow(), "blob_key": key, "blob_data": output})
+    if row is not None and not row[1]:
+        storage.delete(key)

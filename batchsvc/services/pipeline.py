@@ -31,7 +31,8 @@ def claim_dispatch(session: Session, job_id: str) -> BatchJob | None:
     return session.get(BatchJob, job_id)
 
 
-def _materialize_directory_page(session: Session, job: BatchJob, status: str) -> int:
+def _materialize_directory_page(session: Session, job: BatchJob, status: str,
+                                lease_until: datetime | None = None) -> int:
     rows = session.execute(
         sa.select(DirectoryFile.seq, DirectoryFile.id, DirectoryFile.file_id,
                   DirectoryFile.display_name)
@@ -42,7 +43,7 @@ def _materialize_directory_page(session: Session, job: BatchJob, status: str) ->
         .order_by(DirectoryFile.seq).limit(job.page_size)
     ).all()
     insert_items(session, job, [(r.id, r.file_id, r.display_name) for r in rows],
-                 start=job.materialized_items, status=status)
+                 start=job.materialized_items, status=status, lease_until=lease_until)
     job.materialized_items += len(rows)
     if rows:
         job.directory_cursor = rows[-1].seq
@@ -52,8 +53,14 @@ def _materialize_directory_page(session: Session, job: BatchJob, status: str) ->
     return len(rows)
 
 
-def claim_next_page(session: Session, job_id: str) -> tuple[int, list[int]] | None:
-    """Claim the next unpublished page of an active job; return (page_no, item seqs)."""
+def claim_next_page(session: Session, job_id: str, lease_seconds: int | None = None
+                    ) -> tuple[int, list[int]] | None:
+    """Claim the next unpublished page of an active job; return (page_no, item seqs).
+
+    ``lease_seconds``: stamp the page's pending items with the time by which a worker should
+    have claimed them (the sweeper re-sends what is still pending then). A page materialized
+    here gets the stamp in its INSERT: a later UPDATE would rewrite every row and index entry
+    of the page once more."""
     job = session.execute(
         sa.select(BatchJob).where(BatchJob.id == job_id).with_for_update()
     ).scalar_one_or_none()
@@ -63,15 +70,21 @@ def claim_next_page(session: Session, job_id: str) -> tuple[int, list[int]] | No
     start = page_no * job.page_size
     if start >= job.total_items:
         return None
-    if job.directory_id and job.materialized_items <= start:
-        _materialize_directory_page(session, job, "pending")
+    lease = None if lease_seconds is None else utcnow() + timedelta(seconds=lease_seconds)
+    fresh = bool(job.directory_id and job.materialized_items <= start)
+    if fresh:
+        _materialize_directory_page(session, job, "pending", lease)
     job.pages_published = page_no + 1
-    seqs = list(session.scalars(
-        sa.select(JobItem.seq).where(JobItem.job_id == job_id, JobItem.position >= start,
-                                     JobItem.position < start + job.page_size,
-                                     JobItem.status == "pending")
-        .order_by(JobItem.position)
-    ))
+    page = sa.and_(JobItem.job_id == job_id, JobItem.position >= start,
+                   JobItem.position < start + job.page_size, JobItem.status == "pending")
+    if lease is None or fresh:
+        seqs = list(session.scalars(sa.select(JobItem.seq).where(page)
+                                    .order_by(JobItem.position)))
+    else:
+        # Items created with the job (item_ids): stamped as they are read.
+        seqs = sorted(session.scalars(
+            sa.update(JobItem).where(page).values(lease_until=lease).returning(JobItem.seq)
+            .execution_options(synchronize_session=False)))
     return page_no, seqs
 
 
@@ -301,10 +314,3 @@ def requeue_stale(session: Session, seqs: list[int], seconds: int) -> None:
             JobItem.lease_until < now)
             .values(status="pending", lease_until=now + timedelta(seconds=seconds),
                     claim_token=None, updated_at=now))
-
-
-def lease_pending(session: Session, seqs: list[int], seconds: int) -> None:
-    """Stamp published items with the time by which a worker should have claimed them."""
-    if seqs:
-        session.execute(sa.update(JobItem).where(JobItem.seq.in_(seqs))
-                        .values(lease_until=utcnow() + timedelta(seconds=seconds)))

@@ -174,6 +174,20 @@ class JobItem(Base):
     )
 
 
+class CountMark(Base):
+    """The counted prefix's running counts where a page callback left it: a filtered items
+    listing starts scanning its deep offset at the last mark below it, not at position 0
+    (services/batches.list_job_items). Items before a mark are terminal, so it never changes."""
+
+    __tablename__ = "job_count_marks"
+    job_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    position: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=False)
+    completed: Mapped[int] = mapped_column(sa.Integer)
+    failed: Mapped[int] = mapped_column(sa.Integer)
+    skipped: Mapped[int] = mapped_column(sa.Integer)
+    cancelled: Mapped[int] = mapped_column(sa.Integer)
+
+
 class ProcessingResult(Base):
     """Lineage: one row per processing of one item in one job."""
 

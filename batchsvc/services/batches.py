@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from batchsvc.models import (
     BatchJob,
     ClassifierJob,
+    CountMark,
     DirectoryFile,
     IdempotencyKey,
     JobItem,
@@ -308,6 +309,25 @@ def item_view(item: JobItem, job_type: str) -> dict[str, Any]:
     }
 
 
+def _scan_start(session: Session, job: BatchJob, status: str, offset: int) -> tuple[int, int]:
+    """(position, items of ``status`` before it) to start a filtered listing's scan from.
+
+    Every item before the counted prefix is terminal, so an open status starts at its end;
+    a terminal status starts at the last count mark (or the prefix's end) holding at most
+    ``offset`` such items: a skip of about a page instead of up to the whole job."""
+    counted = job.counted_position or 0
+    if status not in TERMINAL_ITEM:
+        return counted, 0
+    before = cached_counts(job).get(status, 0)
+    if offset >= before:
+        return counted, before
+    column = getattr(CountMark, status)
+    mark = session.execute(
+        sa.select(CountMark.position, column).where(CountMark.job_id == job.id, column <= offset)
+        .order_by(CountMark.position.desc()).limit(1)).first()
+    return (mark[0], mark[1]) if mark else (0, 0)
+
+
 def list_job_items(
     session: Session, project_id: str, job_id: str, query: dict[str, Any]
 ) -> dict[str, Any]:
@@ -315,11 +335,12 @@ def list_job_items(
     offset, limit, status = query["offset"], query["limit"], query.get("status")
     stmt = sa.select(JobItem).where(JobItem.job_id == job_id)
     if status:
-        # Deep offsets are skipped in the (job_id, status, position) index alone; only the
-        # page's rows are read from the table.
+        # The scan starts at the last count mark below the offset and skips the rest in the
+        # (job_id, status, position) index alone; only the page's rows are read from the table.
+        start, before = _scan_start(session, job, status, offset)
         positions = sa.select(JobItem.position).where(
-            JobItem.job_id == job_id, JobItem.status == status
-        ).order_by(JobItem.position).offset(offset).limit(limit)
+            JobItem.job_id == job_id, JobItem.status == status, JobItem.position >= start
+        ).order_by(JobItem.position).offset(offset - before).limit(limit)
         stmt = stmt.where(JobItem.position.in_(positions))
         total = live_counts(session, job).get(status, 0) if job.completed_at is None \
             else cached_counts(job).get(status, 0)

@@ -14,7 +14,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
-from batchsvc.models import BatchJob, DirectoryFile, JobItem, ProcessingResult, StoredFile, utcnow
+from batchsvc.models import (
+    BatchJob,
+    CountMark,
+    DirectoryFile,
+    JobItem,
+    ProcessingResult,
+    StoredFile,
+    utcnow,
+)
 from batchsvc.services.batches import insert_items, item_counts
 from batchsvc.settings import get_settings
 from batchsvc.webhooks.outbox import record_event
@@ -239,6 +247,9 @@ def settle_prefix(session: Session, job: BatchJob) -> bool:
         job.skipped_items = (job.skipped_items or 0) + counts.get("skipped", 0)
         job.cancelled_items = (job.cancelled_items or 0) + counts.get("cancelled", 0)
         job.counted_position = stop
+        session.add(CountMark(job_id=job.id, position=stop, completed=job.processed_items,
+                              failed=job.failed_items, skipped=job.skipped_items,
+                              cancelled=job.cancelled_items))
     return stop >= job.materialized_items
 
 

@@ -147,6 +147,13 @@ def main() -> None:
     # Speed on the same documents for every engine: the text-layer PDFs all of them read.
     speed_set = [f for f in kinds if kinds[f] == "pdf"
                  and all(f in d and not d[f]["error"] for d in results.values())]
+    if not speed_set:
+        # A baseline that reads no PDF (e.g. markitdown without its [pdf] extra) leaves
+        # nothing to compare speed on: say so instead of printing 0 pages/s.
+        broken = [eng for eng, d in results.items()
+                  if all(d.get(f, {}).get("error") for f in kinds if kinds[f] == "pdf")]
+        raise SystemExit(f"no text-layer PDF was read by every engine; failing on all PDFs: "
+                         f"{', '.join(broken)} (is its PDF support installed?)")
     speed_pages = sum(pages[f] for f in speed_set)
     gt_dir = corpus / "groundtruth"
     rows, summary = [], {}

@@ -11,6 +11,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from batchsvc.settings import Settings, get_settings
+from tasks.backend import backend_url
 
 log = logging.getLogger("batchsvc.tasks")
 QUEUES = ("parse", "classify", "control", "webhooks")
@@ -51,7 +52,7 @@ def configure(app: Celery, settings: Settings) -> None:
     q = {kind: queue_name(kind, settings) for kind in QUEUES}
     app.conf.update(
         broker_url=broker,
-        result_backend=settings.celery_result_backend,
+        result_backend=backend_url(settings.celery_result_backend),
         broker_transport_options=transport,
         broker_connection_retry_on_startup=True,
         task_default_queue=q["control"],

@@ -77,15 +77,8 @@ def cursor() -> psycopg.Cursor[Any]:
     return _current[2]
 
 
-def fetchone(statement: Compiled, params: dict[str, Any]) -> tuple[Any, ...] | None:
-    """Run a statement that returns rows (RETURNING); its first row, None when none."""
+def execute(statement: Compiled, params: dict[str, Any]) -> psycopg.Cursor[Any]:
+    """Run the statement on this process's item cursor; read its row or rowcount from it."""
     cur = cursor()
     cur.execute(statement.sql, {**statement.literals, **params}, prepare=True)
-    return cur.fetchone()
-
-
-def rowcount(statement: Compiled, params: dict[str, Any]) -> int:
-    """Run a statement that returns no rows; the number of rows it changed."""
-    cur = cursor()
-    cur.execute(statement.sql, {**statement.literals, **params}, prepare=True)
-    return cur.rowcount
+    return cur

@@ -22,9 +22,8 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
-from datetime import timedelta
 from functools import cache
 from typing import Any, cast
 
@@ -93,15 +92,10 @@ def job_info(job_id: str, session: Session | None = None) -> JobInfo:
     if info is not None:
         _jobs.move_to_end(job_id)
         return info
-    if session is not None:
-        row = session.execute(_JOB, {"b_job": job_id}).one()
+    with nullcontext(session) if session is not None else session_scope() as job_session:
+        row = job_session.execute(_JOB, {"b_job": job_id}).one()
         if row.status == "dispatched":
-            pipeline.mark_running(session, job_id)
-    else:
-        with session_scope() as job_session:
-            row = job_session.execute(_JOB, {"b_job": job_id}).one()
-            if row.status == "dispatched":
-                pipeline.mark_running(job_session, job_id)
+            pipeline.mark_running(job_session, job_id)
     info = JobInfo(row.job_type, row.job_config, row.parameters_hash, row.retry_of is not None)
     _jobs[job_id] = info
     if len(_jobs) > JOB_CACHE_SIZE:
@@ -133,7 +127,7 @@ _INSERT_RESULT = sqlite.insert(_results).on_conflict_do_nothing(
 
 
 @cache
-def _claim_with_file(read_bytes: bool) -> Any:
+def _claim_with_file(read_bytes: bool) -> itemdb.Compiled:
     """Postgres: pipeline's claim, its live file and the newest reusable result, one query.
 
     With ``read_bytes`` (database store) also the file's bytes, unless the file is over
@@ -149,15 +143,16 @@ def _claim_with_file(read_bytes: bool) -> Any:
     data = sa.case((sa.and_(_files.c.size <= sa.bindparam("b_max"), reusable.c.id.is_(None)),
                     storage_mod.read_expression(_files.c.storage_key))) if read_bytes \
         else sa.null()
-    return sa.select(claimed, _files.c.size, _files.c.sha256, _files.c.storage_key,
-                     reusable.c.id, data).select_from(
+    return itemdb.compile_statement(sa.select(
+        claimed, _files.c.size, _files.c.sha256, _files.c.storage_key, reusable.c.id, data
+    ).select_from(
         claimed.join(jobs, jobs.c.id == claimed.c.job_id).outerjoin(
             _files, sa.and_(_files.c.id == claimed.c.file_id, _files.c.deleted_at.is_(None)))
-        .outerjoin(reusable, sa.true()))
+        .outerjoin(reusable, sa.true())))
 
 
 @cache
-def _finish_with_lineage(output_insert: Any) -> Any:
+def _finish_with_lineage(output_insert: Any) -> itemdb.Compiled:
     """Postgres: insert the lineage unless the item has one, then pipeline's finish with the
     lineage that exists; returns (result_id, whether ours was inserted). One statement, which
     also writes the output when ``output_insert`` (storage.inline_insert) is given."""
@@ -174,17 +169,13 @@ def _finish_with_lineage(output_insert: Any) -> Any:
     finish = pipeline.FINISH.values(result_id=sa.func.coalesce(ours, earlier))
     if output_insert is not None:
         finish = finish.add_cte(output_insert.cte("output"))
-    return finish.add_cte(lineage).returning(_items.c.result_id,
-                                             sa.exists(sa.select(lineage.c.id)))
+    return itemdb.compile_statement(finish.add_cte(lineage).returning(
+        _items.c.result_id, sa.exists(sa.select(lineage.c.id))))
 
 
 @cache
-def _pg(name: str, *args: Any) -> itemdb.Compiled:
-    """The Postgres statements of the item path, compiled for itemdb once per process."""
-    builders: dict[str, Callable[..., Any]] = {
-        "claim": _claim_with_file, "finish_lineage": _finish_with_lineage,
-        "finish": lambda: pipeline.FINISH}
-    return itemdb.compile_statement(builders[name](*args))
+def _finish() -> itemdb.Compiled:
+    return itemdb.compile_statement(pipeline.FINISH)
 
 
 ClaimOutcome = tuple[pipeline.ClaimedItem, JobInfo, FileInfo | None]
@@ -195,9 +186,6 @@ def claim(seq: int, lease_seconds: int, token: str | None, max_bytes: int
     """Claim the item (see pipeline.claim_item) and read its job and live file, with a
     reusable earlier result when the job reuses results (and, on Postgres with the database
     store, the bytes of a file that will be parsed); None when another owns the item."""
-    now = utcnow()
-    params = {"b_seq": seq, "b_now": now, "b_lease": now + timedelta(seconds=lease_seconds),
-              "b_token": token}
     if not get_settings().is_postgres:
         with session_scope() as session:
             found = pipeline.claim_item(session, seq, lease_seconds, token)
@@ -206,7 +194,8 @@ def claim(seq: int, lease_seconds: int, token: str | None, max_bytes: int
             job = job_info(found.job_id, session)
             return found, job, _file_info(session, found, job)
     in_db = isinstance(get_storage(), storage_mod.DatabaseStorage)
-    row = itemdb.fetchone(_pg("claim", in_db), {**params, "b_max": max_bytes})
+    row = itemdb.execute(_claim_with_file(in_db), {
+        **pipeline.claim_params(seq, lease_seconds, token), "b_max": max_bytes}).fetchone()
     if row is None:
         return None
     item = pipeline.ClaimedItem(*row[:7])
@@ -244,9 +233,8 @@ def finish(seq: int, status: str, *, error: str | None = None,
         with session_scope() as session:
             return pipeline.finish_item(session, seq, status, error=error,
                                         skip_reason=skip_reason, result_id=result_id)
-    return bool(itemdb.rowcount(_pg("finish"), {
-        "b_seq": seq, "b_status": status, "b_error": error, "b_skip": skip_reason,
-        "b_result": result_id, "b_now": utcnow()}))
+    return bool(itemdb.execute(
+        _finish(), pipeline.finish_params(seq, status, error, skip_reason, result_id)).rowcount)
 
 
 def store_result(claim: pipeline.ClaimedItem, job: JobInfo, sha256: str, output: bytes,
@@ -278,9 +266,9 @@ def store_result(claim: pipeline.ClaimedItem, job: JobInfo, sha256: str, output:
     if inline is None:
         storage.put_bytes(key, output)
     lineage["output_metadata"] = json.dumps(summary)
-    row = itemdb.fetchone(_pg("finish_lineage", inline), {
+    row = itemdb.execute(_finish_with_lineage(inline), {
         **{f"r_{name}": value for name, value in lineage.items()},
-        "b_seq": claim.seq, "b_status": "completed", "b_error": None, "b_skip": None,
-        "b_now": utcnow(), "blob_key": key, "blob_data": output})
+        **pipeline.finish_params(claim.seq, "completed"), "blob_key": key, "blob_data": output,
+    }).fetchone()
     if row is not None and not row[1]:
         storage.delete(key)

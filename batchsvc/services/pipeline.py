@@ -152,6 +152,21 @@ FINISH = (
 )
 
 
+def claim_params(seq: int, lease_seconds: int, token: str | None) -> dict[str, Any]:
+    """CLAIM's parameters (itemstore runs it inside a larger statement on Postgres)."""
+    now = utcnow()
+    return {"b_seq": seq, "b_now": now, "b_lease": now + timedelta(seconds=lease_seconds),
+            "b_token": token}
+
+
+def finish_params(seq: int, status: str, error: str | None = None,
+                  skip_reason: str | None = None, result_id: str | None = None
+                  ) -> dict[str, Any]:
+    """FINISH's parameters (itemstore runs it on its own connection on Postgres)."""
+    return {"b_seq": seq, "b_status": status, "b_error": error, "b_skip": skip_reason,
+            "b_result": result_id, "b_now": utcnow()}
+
+
 def claim_item(
     session: Session, seq: int, lease_seconds: int, token: str | None = None,
 ) -> ClaimedItem | None:
@@ -160,10 +175,7 @@ def claim_item(
     ``token`` (the Celery task id) lets a redelivery or retry of the message that claimed the
     item re-claim it at once, instead of waiting for the lease after a lost worker or a
     dropped database connection."""
-    now = utcnow()
-    row = session.execute(CLAIM, {
-        "b_seq": seq, "b_now": now, "b_lease": now + timedelta(seconds=lease_seconds),
-        "b_token": token}).first()
+    row = session.execute(CLAIM, claim_params(seq, lease_seconds, token)).first()
     return ClaimedItem(*row) if row else None
 
 
@@ -183,9 +195,8 @@ def finish_item(
     skip_reason: str | None = None, result_id: str | None = None,
 ) -> bool:
     """processing -> a terminal status; False if the item was not ours any more."""
-    return bool(cast(CursorResult[Any], session.execute(FINISH, {
-        "b_seq": seq, "b_status": status, "b_error": error, "b_skip": skip_reason,
-        "b_result": result_id, "b_now": utcnow()})).rowcount)
+    return bool(cast(CursorResult[Any], session.execute(
+        FINISH, finish_params(seq, status, error, skip_reason, result_id))).rowcount)
 
 
 def find_cached_result(

@@ -62,14 +62,32 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def _schema_ready(service: str) -> bool:
+    """Wait for a migrated database (other processes may be migrating it right now); False,
+    with one line saying why, when it is not there in time."""
+    from batchsvc.migrate import SchemaNotReady, wait_for_schema
+
+    try:
+        wait_for_schema(get_settings().schema_wait_seconds,
+                        say=lambda line: print(line, file=sys.stderr, flush=True))
+    except SchemaNotReady as exc:
+        print(f"batchsvc {service}: {exc}", file=sys.stderr, flush=True)
+        return False
+    return True
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = get_settings()
+    if not _schema_ready("serve"):
+        return 2
     host, port = args.host or settings.host, args.port or settings.port
     os.execv(sys.executable, serve_argv(host, port, args.workers))
     return 0
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    if not _schema_ready("worker"):
+        return 2
     os.execv(sys.executable, worker_argv(args.celery_args))
     return 0
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import psycopg
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from batchsvc.settings import Settings, get_settings
@@ -83,6 +85,18 @@ def session_scope() -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def insert_ignoring_conflict(session: Session, model: Any, values: dict[str, Any],
+                             unique: list[str]) -> bool:
+    """INSERT a row unless one with the same ``unique`` columns exists; True if inserted.
+
+    For rows that several processes may create at the same moment (start-up chores): a
+    SELECT-then-INSERT lets both insert and one die on the unique constraint."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    result = session.execute(dialect.insert(model).values(**values)
+                             .on_conflict_do_nothing(index_elements=unique))
+    return bool(getattr(result, "rowcount", 0))
 
 
 # Errors that mean "the database is unreachable right now", not "bad data": refused or

@@ -13,7 +13,6 @@ Two sources, so every figure is right however many processes and hosts there are
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import shutil
@@ -191,27 +190,15 @@ class ServiceCollector:
         from prometheus_client.core import GaugeMetricFamily
 
         from tasks.app import QUEUES, celery_app, queue_name
+        from tasks.broker import queue_size
 
         depth = GaugeMetricFamily("batchsvc_queue_depth", "Messages waiting in each queue",
                                   labels=["queue"])
         with celery_app.connection_for_read() as conn:
             conn.ensure_connection(max_retries=1, timeout=3)
             for kind in QUEUES:
-                depth.add_metric([kind], _queue_size(conn, queue_name(kind)))
+                depth.add_metric([kind], queue_size(conn, queue_name(kind)))
         return depth
-
-
-def _queue_size(conn: Any, name: str) -> int:
-    # A fresh channel per queue: on AMQP a passive declare of a missing queue closes it.
-    channel = conn.channel()
-    try:
-        return int(channel.queue_declare(name, passive=True).message_count)
-    except Exception:  # noqa: BLE001 - a queue nobody declared yet holds nothing
-        return 0
-    finally:
-        # The broker may have closed it already (AMQP, after a missing queue).
-        with contextlib.suppress(Exception):
-            channel.close()
 
 
 @bp.get("/metrics")

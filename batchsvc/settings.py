@@ -42,14 +42,26 @@ class Settings:
     max_item_bytes: int = 100 * 1024 * 1024
     default_page_size: int = 100
     pages_in_flight: int = 2
-    item_lease_seconds: int = 900
+    # Liveness, not duration: a claimed item's lease is renewed every third of it while its
+    # worker process is alive and inside the item's time limit, so a dead worker's items are
+    # re-sent about this long after it died, however long items may take (docs/liveness.md).
+    item_lease_seconds: int = 30
+    # A queued item not claimed by then is re-sent even while its queue still holds messages
+    # (an empty queue with unclaimed items is found at the next sweep).
+    item_queue_timeout_seconds: int = 1800
     item_max_attempts: int = 3
     item_time_limit_seconds: int = 600
     item_memory_limit_mb: int = 1536
     # False: item updates commit without waiting for the WAL flush (a database crash can lose
     # the last moments of item progress; the sweeper re-runs those items). True: durable.
     item_synchronous_commit: bool = False
-    sweep_interval_seconds: float = 30.0
+    sweep_interval_seconds: float = 10.0
+    # SIGTERM: running items get this long to finish; the rest are handed back to the broker
+    # at once (another worker re-claims them without waiting for a lease). Keep it below the
+    # orchestrator's own stop timeout (compose's stop_grace_period, Kubernetes' 30 s).
+    worker_shutdown_grace_seconds: float = 25.0
+    # API processes, workers and beat wait this long at start for a migrated database.
+    schema_wait_seconds: float = 60.0
     redis_unacked_restore_interval: float = 2.0
     worker_concurrency: int = 0
     # Where each worker serves its Prometheus metrics (0: not served); see batchsvc.metrics.
@@ -122,6 +134,11 @@ class Settings:
             # Every worker on every host reaches the database already: no extra service.
             return "db://"
         return f"file://{self.data_path / 'files'}"
+
+    @property
+    def heartbeat_seconds(self) -> float:
+        """How often a running item renews its lease: three chances before it expires."""
+        return max(1.0, self.item_lease_seconds / 3)
 
     @property
     def llm_configured(self) -> bool:

@@ -10,6 +10,7 @@ from celery.signals import worker_process_init
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from batchsvc import limits
 from batchsvc.settings import Settings, get_settings
 from tasks.backend import backend_url
 
@@ -24,17 +25,34 @@ def queue_name(kind: str, settings: Settings | None = None) -> str:
     return f"{settings.namespace}{kind}"
 
 
+# Message priorities, higher first: a job's priority option, and above them all an item the
+# sweeper recovered from a dead worker, so it runs next instead of behind queued pages.
+PRIORITY = {"low": 0, "medium": 1, "high": 2, "critical": 3}
+RECOVERED_PRIORITY = 4
+
+
+def message_priority(level: int, settings: Settings | None = None) -> int:
+    """The broker's number for ``level``: Redis pops priority 0 first, RabbitMQ the highest."""
+    settings = settings or get_settings()
+    level = max(0, min(RECOVERED_PRIORITY, level))
+    if settings.celery_broker_url.startswith("redis"):
+        return RECOVERED_PRIORITY - level
+    return level
+
+
 def configure(app: Celery, settings: Settings) -> None:
-    longest_item = settings.item_time_limit_seconds + 60
     transport: dict[str, Any] = {}
     broker = settings.celery_broker_url
     if broker.startswith("redis"):
         transport = {
-            # Redelivery of a dead worker's tasks waits for visibility_timeout: keep it just
-            # above the longest item, and sweep unacked messages often (CELERY_NOTES §1, C).
-            "visibility_timeout": max(longest_item, settings.item_lease_seconds) + 60,
+            # Only the backstop: a dead worker's items are recovered by their lease (the
+            # sweeper); Redis re-sends an unacked message after this, so it must exceed the
+            # longest item, or a healthy long item would be sent twice.
+            "visibility_timeout": settings.item_time_limit_seconds + limits.HARD_GRACE + 300,
             "unacked_restore_interval": settings.redis_unacked_restore_interval,
             "unacked_restore_throttle": 1,
+            "priority_steps": list(range(RECOVERED_PRIORITY + 1)),
+            "sep": ":",
         }
     elif broker.startswith("filesystem"):
         queue_dir = settings.data_path / "broker"
@@ -81,7 +99,11 @@ def configure(app: Celery, settings: Settings) -> None:
         beat_schedule={
             "sweep": {"task": "batchsvc.sweep", "schedule": settings.sweep_interval_seconds},
         },
-        beat_schedule_filename=str(settings.data_path / "celerybeat-schedule"),
+        # One periodic task, due every interval from start: nothing worth a schedule file.
+        beat_scheduler="tasks.beat:SweepScheduler",
+        # RabbitMQ declares each queue with this many priority levels.
+        task_queue_max_priority=RECOVERED_PRIORITY,
+        task_default_priority=message_priority(PRIORITY["medium"], settings),
         timezone="UTC",
     )
     if broker.startswith("amqp"):

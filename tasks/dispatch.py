@@ -12,7 +12,7 @@ from batchsvc.db import TRANSIENT_DB_ERRORS, session_scope
 from batchsvc.models import BatchJob
 from batchsvc.services import pipeline
 from batchsvc.settings import get_settings
-from tasks.app import ITEM_TASKS, celery_app
+from tasks.app import ITEM_TASKS, PRIORITY, celery_app, message_priority
 
 log = logging.getLogger("batchsvc.dispatch")
 # Control tasks ride out a database restart: retried after 1, 2, 4 ... 30 s; past that the
@@ -29,12 +29,19 @@ def item_time_limits(job: BatchJob) -> tuple[float, float]:
     return limits.celery_time_limits(params, float(get_settings().item_time_limit_seconds))
 
 
-def item_signature(job: BatchJob, seq: int) -> Any:
+def job_priority(job: BatchJob) -> int:
+    """The job's ``priority`` option as a priority level (medium when absent)."""
+    params = job.job_config.get("parameters") or {}
+    return PRIORITY.get(str(params.get("priority") or "medium"), PRIORITY["medium"])
+
+
+def item_signature(job: BatchJob, seq: int, priority: int | None = None) -> Any:
     soft, hard = item_time_limits(job)
+    level = job_priority(job) if priority is None else priority
     # A Redis backend counts chord parts itself, so item results need not be stored (one key
     # less per item in Redis); a backend that polls results for chords (a database) needs them.
     return signature(ITEM_TASKS[job.job_type], args=(seq,), app=celery_app,
-                     soft_time_limit=soft, time_limit=hard,
+                     soft_time_limit=soft, time_limit=hard, priority=message_priority(level),
                      ignore_result=bool(celery_app.backend.supports_native_join))
 
 
@@ -45,7 +52,8 @@ def publish_pages(job_id: str, pages: int) -> int:
     for _ in range(pages):
         with session_scope() as session:
             # The sweeper re-sends items not claimed by the lease (a lost message).
-            claimed = pipeline.claim_next_page(session, job_id, settings.item_lease_seconds)
+            claimed = pipeline.claim_next_page(session, job_id,
+                                               settings.item_queue_timeout_seconds)
             if claimed is None:
                 break
             page_no, seqs = claimed

@@ -57,6 +57,7 @@ class Stack:
     key: str
     url: str
     workers: list[Worker]
+    server: ServerProcess | None = None
 
     @contextmanager
     def session(self) -> Iterator[Any]:
@@ -87,8 +88,9 @@ class Stack:
 
 
 def base_settings(tmp: Path, **overrides: Any) -> Settings:
-    return Settings(data_dir=str(tmp), namespace=f"t{uuid.uuid4().hex[:8]}-",
-                    sweep_interval_seconds=3.0, item_lease_seconds=30, log_json=False,
+    """The shipped defaults, but for where things live (a directory, a queue namespace),
+    plain-text logs to read, and webhooks to the tests' own loopback receivers."""
+    return Settings(data_dir=str(tmp), namespace=f"t{uuid.uuid4().hex[:8]}-", log_json=False,
                     webhook_allow_private_networks=True, **overrides)
 
 
@@ -107,8 +109,9 @@ def running_stack(settings: Settings, *, workers: int = 1, **worker_kw: Any) -> 
     with use_settings(settings):
         pass  # applies the migrations
     key = f"llx-test-{uuid.uuid4().hex}"
-    server = ServerProcess(settings, key)
-    stack = Stack(settings, key, server.url, [])
+    stack = Stack(settings, key, "", [], ServerProcess(settings, key))
+    assert stack.server is not None
+    stack.url = stack.server.url
     try:
         for _ in range(workers):
             stack.add_worker(beat=not stack.workers, **worker_kw)
@@ -116,7 +119,7 @@ def running_stack(settings: Settings, *, workers: int = 1, **worker_kw: Any) -> 
     finally:
         for worker in stack.workers:
             worker.stop()
-        server.stop()
+        stack.server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -129,11 +129,54 @@ class Worker:
         self._log.close()
 
 
+class Cli:
+    """A ``batchsvc …`` process with the environment of ``settings``, logging to a file."""
+
+    def __init__(self, settings: Settings, *argv: str, env: dict[str, str] | None = None
+                 ) -> None:
+        Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+        self.log_path = Path(settings.data_dir) / f"cli-{argv[0]}-{uuid.uuid4().hex[:6]}.log"
+        self._log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "batchsvc.cli", *argv], cwd=ROOT, stdout=self._log,
+            stderr=subprocess.STDOUT, env=settings_env(settings) | (env or {}),
+            start_new_session=True)
+
+    def text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_for(self, predicate: Any, what: str, timeout: float = 60) -> Any:
+        def check() -> Any:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"{what}: process exited\n{self.text()[-3000:]}")
+            return predicate()
+        return wait_for(check, timeout=timeout, message=what)
+
+    def stop(self) -> None:
+        stop_group(self.proc, 30)
+        self._log.close()
+
+
+def stop_group(proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """SIGTERM to a process group started with start_new_session; SIGKILL past ``timeout``."""
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
 class ServerProcess:
     """The API under gunicorn (the production server), configured by environment."""
 
-    def __init__(self, settings: Settings, api_key: str, workers: int = 1) -> None:
-        self.port = free_port()
+    def __init__(self, settings: Settings, api_key: str, workers: int = 1,
+                 port: int | None = None) -> None:
+        self.settings, self.api_key, self.workers = settings, api_key, workers
+        self.port = port or free_port()
         env = settings_env(settings) | {"BATCHSVC_BOOTSTRAP_API_KEY": api_key}
         log_path = Path(settings.data_dir) / f"api-{self.port}.log"
         self._log = log_path.open("wb")
@@ -151,13 +194,19 @@ class ServerProcess:
             time.sleep(0.2)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
+        stop_group(self.proc, 20)
         self._log.close()
+
+    def kill(self) -> None:
+        """kill -9 of the master and its workers, mid-request."""
+        with suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=30)
+        self._log.close()
+
+    def restarted(self) -> ServerProcess:
+        """A new server on the same address (clients keep their URL)."""
+        return ServerProcess(self.settings, self.api_key, self.workers, self.port)
 
 
 class LiveServer:

@@ -9,7 +9,8 @@ import secrets
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from batchsvc.models import ApiKey, Project
+from batchsvc.db import insert_ignoring_conflict
+from batchsvc.models import ApiKey, Project, new_id
 
 KEY_PREFIX = "llx-"
 
@@ -19,11 +20,13 @@ def hash_key(key: str) -> str:
 
 
 def get_or_create_project(session: Session, name: str) -> Project:
+    """The project called ``name``; any number of processes may ask at once on a fresh
+    database (every API process bootstraps its key at start), so the row is inserted with
+    ON CONFLICT DO NOTHING rather than checked for first."""
     project = session.scalar(sa.select(Project).where(Project.name == name))
     if project is None:
-        project = Project(name=name)
-        session.add(project)
-        session.flush()
+        insert_ignoring_conflict(session, Project, {"id": new_id(), "name": name}, ["name"])
+        project = session.scalars(sa.select(Project).where(Project.name == name)).one()
     return project
 
 
@@ -31,10 +34,9 @@ def create_api_key(session: Session, project_name: str, key: str | None = None) 
     """Create (or make sure of) a key for a project; return the plain key, shown once."""
     project = get_or_create_project(session, project_name)
     key = key or KEY_PREFIX + secrets.token_urlsafe(32)
-    digest = hash_key(key)
-    existing = session.scalar(sa.select(ApiKey).where(ApiKey.key_hash == digest))
-    if existing is None:
-        session.add(ApiKey(project_id=project.id, key_hash=digest, prefix=key[:8]))
+    insert_ignoring_conflict(session, ApiKey, {
+        "id": new_id(), "project_id": project.id, "key_hash": hash_key(key),
+        "prefix": key[:8]}, ["key_hash"])
     return key
 
 

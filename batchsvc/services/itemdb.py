@@ -41,8 +41,10 @@ def compile_statement(statement: Any) -> Compiled:
     return Compiled(compiled.string, dict(compiled.params))
 
 
-# (pid, url, synchronous commit) -> this process's connection and its reused cursor.
-_current: tuple[tuple[int, str, bool], psycopg.Connection[Any], psycopg.Cursor[Any]] | None = None
+# role -> ((pid, url, synchronous commit), this process's connection, its reused cursor).
+# Roles: "item" (the item task) and "heartbeat" (lease renewal, on its own thread).
+_current: dict[str, tuple[tuple[int, str, bool], psycopg.Connection[Any], psycopg.Cursor[Any]]] \
+    = {}
 # A forked child must never finalize its parent's connection: that would close the parent's
 # session on the server. Such objects are kept here, unused, for the life of the process.
 _inherited: list[psycopg.Connection[Any]] = []
@@ -57,28 +59,37 @@ def _connect(url: str, synchronous_commit: bool) -> psycopg.Connection[Any]:
                            options=options)
 
 
-def cursor() -> psycopg.Cursor[Any]:
-    """This process's item cursor, reconnecting after settings change or a broken connection
-    (the statement that found it broken raised; the task retries)."""
-    global _current
+def cursor(role: str = "item") -> psycopg.Cursor[Any]:
+    """This process's cursor for ``role``, reconnecting after settings change or a broken
+    connection (the statement that found it broken raised; the task retries)."""
     settings = get_settings()
     key = (os.getpid(), settings.sqlalchemy_url, settings.item_synchronous_commit)
-    if _current is not None:
-        current_key, conn, cur = _current
+    current = _current.pop(role, None)
+    if current is not None:
+        current_key, conn, cur = current
         if current_key == key and not conn.broken and not conn.closed:
+            _current[role] = current
             return cur
         if current_key[0] == key[0]:
             conn.close()
         else:
             _inherited.append(conn)
-        _current = None
     conn = _connect(settings.sqlalchemy_url, settings.item_synchronous_commit)
-    _current = (key, conn, conn.cursor())
-    return _current[2]
+    _current[role] = (key, conn, conn.cursor())
+    return _current[role][2]
 
 
-def execute(statement: Compiled, params: dict[str, Any]) -> psycopg.Cursor[Any]:
-    """Run the statement on this process's item cursor; read its row or rowcount from it."""
-    cur = cursor()
+def execute(statement: Compiled, params: dict[str, Any], role: str = "item"
+            ) -> psycopg.Cursor[Any]:
+    """Run the statement on this process's cursor for ``role``; read its row or rowcount
+    from it. One role's cursor belongs to one thread at a time."""
+    cur = cursor(role)
     cur.execute(statement.sql, {**statement.literals, **params}, prepare=True)
     return cur
+
+
+def discard(role: str) -> None:
+    """Close ``role``'s connection (after an error; the next execute reconnects)."""
+    current = _current.pop(role, None)
+    if current is not None and current[0][0] == os.getpid():
+        current[1].close()

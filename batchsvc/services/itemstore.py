@@ -158,9 +158,11 @@ def _finish_with_lineage(output_insert: Any) -> itemdb.Compiled:
     also writes the output when ``output_insert`` (storage.inline_insert) is given."""
     columns = ("id", "project_id", "job_id", "item_id", "file_id", "file_sha256", "job_type",
                "parameters_hash", "output_key", "output_metadata", "cacheable", "processed_at")
-    lineage = postgresql.insert(_results).values(
-        {name: sa.bindparam(f"r_{name}", type_=_results.c[name].type) for name in columns}
-    ).on_conflict_do_nothing(index_elements=["job_id", "item_id"]) \
+    # Only while the claim is still ours (pipeline.OWNED): a holder that lost it writes none.
+    owned = sa.select(*(sa.bindparam(f"r_{name}", type_=_results.c[name].type)
+                        for name in columns)).where(sa.exists().where(pipeline.OWNED))
+    lineage = postgresql.insert(_results).from_select(columns, owned) \
+        .on_conflict_do_nothing(index_elements=["job_id", "item_id"]) \
         .returning(_results.c.id).cte("lineage")
     earlier = sa.select(_results.c.id).where(
         _results.c.job_id == sa.bindparam("r_job_id"),
@@ -226,15 +228,15 @@ def read_file(info: FileInfo) -> bytes:
     return get_storage().get_bytes(info.storage_key)
 
 
-def finish(seq: int, status: str, *, error: str | None = None,
+def finish(seq: int, attempt: int, status: str, *, error: str | None = None,
            skip_reason: str | None = None, result_id: str | None = None) -> bool:
     """pipeline.finish_item for the item path: processing -> a terminal status."""
     if not get_settings().is_postgres:
         with session_scope() as session:
-            return pipeline.finish_item(session, seq, status, error=error,
+            return pipeline.finish_item(session, seq, attempt, status, error=error,
                                         skip_reason=skip_reason, result_id=result_id)
-    return bool(itemdb.execute(
-        _finish(), pipeline.finish_params(seq, status, error, skip_reason, result_id)).rowcount)
+    return bool(itemdb.execute(_finish(), pipeline.finish_params(
+        seq, attempt, status, error, skip_reason, result_id)).rowcount)
 
 
 def store_result(claim: pipeline.ClaimedItem, job: JobInfo, sha256: str, output: bytes,
@@ -254,13 +256,17 @@ def store_result(claim: pipeline.ClaimedItem, job: JobInfo, sha256: str, output:
         "output_metadata": summary, "cacheable": job.cacheable, "processed_at": utcnow()}
     if not get_settings().is_postgres:
         with session_scope() as session:
+            # One transaction: nothing of ours is kept unless the claim is still ours.
+            if not pipeline.finish_item(session, claim.seq, claim.attempts, "completed",
+                                        result_id=result_id):
+                return
             storage.put_bytes(key, output, connection=session.connection())
-            stored = session.execute(_INSERT_RESULT, lineage).scalar()
-            if stored is None:
+            if session.execute(_INSERT_RESULT, lineage).scalar() is None:
                 storage.delete(key, connection=session.connection())
-                stored = session.scalar(_EXISTING_RESULT, {"b_job": claim.job_id,
-                                                           "b_item": claim.item_id})
-            pipeline.finish_item(session, claim.seq, "completed", result_id=stored)
+                earlier = session.scalar(_EXISTING_RESULT, {"b_job": claim.job_id,
+                                                            "b_item": claim.item_id})
+                session.execute(sa.update(JobItem).where(JobItem.seq == claim.seq)
+                                .values(result_id=earlier))
         return
     inline = storage_mod.inline_insert(storage, len(output))
     if inline is None:
@@ -268,7 +274,9 @@ def store_result(claim: pipeline.ClaimedItem, job: JobInfo, sha256: str, output:
     lineage["output_metadata"] = json.dumps(summary)
     row = itemdb.execute(_finish_with_lineage(inline), {
         **{f"r_{name}": value for name, value in lineage.items()},
-        **pipeline.finish_params(claim.seq, "completed"), "blob_key": key, "blob_data": output,
+        **pipeline.finish_params(claim.seq, claim.attempts, "completed"), "blob_key": key,
+        "blob_data": output,
     }).fetchone()
-    if row is not None and not row[1]:
+    if row is None or not row[1]:
+        # The claim was lost (no row) or an earlier run's lineage won: our output is orphaned.
         storage.delete(key)

@@ -66,7 +66,8 @@ def claim_next_page(session: Session, job_id: str, lease_seconds: int | None = N
     """Claim the next unpublished page of an active job; return (page_no, item seqs).
 
     ``lease_seconds``: stamp the page's pending items with the time by which a worker should
-    have claimed them (the sweeper re-sends what is still pending then). A page materialized
+    have claimed them (the sweeper re-sends what is still pending then, or sooner once the
+    queue is empty). A page materialized
     here gets the stamp in its INSERT: a later UPDATE would rewrite every row and index entry
     of the page once more."""
     job = session.execute(
@@ -91,8 +92,8 @@ def claim_next_page(session: Session, job_id: str, lease_seconds: int | None = N
     else:
         # Items created with the job (item_ids): stamped as they are read.
         seqs = sorted(session.scalars(
-            sa.update(JobItem).where(page).values(lease_until=lease).returning(JobItem.seq)
-            .execution_options(synchronize_session=False)))
+            sa.update(JobItem).where(page).values(lease_until=lease, updated_at=utcnow())
+            .returning(JobItem.seq).execution_options(synchronize_session=False)))
     return page_no, seqs
 
 
@@ -143,13 +144,21 @@ CLAIM = (
     .returning(_items.c.seq, _items.c.job_id, _items.c.item_id, _items.c.file_id,
                _items.c.item_name, _items.c.attempts, _items.c.project_id)
 )
+# The claim's attempt number fences everything its holder writes afterwards (renewals, the
+# finish, the lineage): a worker that lost its claim (it was cut off, stopped, or outlived its
+# lease) and comes back cannot overwrite what the item's new holder does.
+OWNED = sa.and_(_items.c.seq == sa.bindparam("b_seq"), _items.c.status == "processing",
+                _items.c.attempts == sa.bindparam("b_attempt"))
 FINISH = (
-    sa.update(_items)
-    .where(_items.c.seq == sa.bindparam("b_seq"), _items.c.status == "processing")
+    sa.update(_items).where(OWNED)
     .values(status=sa.bindparam("b_status"), error_message=sa.bindparam("b_error"),
             skip_reason=sa.bindparam("b_skip"), result_id=sa.bindparam("b_result"),
             completed_at=_NOW, lease_until=None, updated_at=_NOW)
 )
+# updated_at is left as it is (naming it keeps the column's onupdate default out).
+RENEW = sa.update(_items).where(OWNED).values(
+    lease_until=sa.bindparam("b_lease", type_=sa.DateTime(timezone=True)),
+    updated_at=_items.c.updated_at)
 
 
 def claim_params(seq: int, lease_seconds: int, token: str | None) -> dict[str, Any]:
@@ -159,12 +168,17 @@ def claim_params(seq: int, lease_seconds: int, token: str | None) -> dict[str, A
             "b_token": token}
 
 
-def finish_params(seq: int, status: str, error: str | None = None,
+def finish_params(seq: int, attempt: int, status: str, error: str | None = None,
                   skip_reason: str | None = None, result_id: str | None = None
                   ) -> dict[str, Any]:
     """FINISH's parameters (itemstore runs it on its own connection on Postgres)."""
-    return {"b_seq": seq, "b_status": status, "b_error": error, "b_skip": skip_reason,
-            "b_result": result_id, "b_now": utcnow()}
+    return {"b_seq": seq, "b_attempt": attempt, "b_status": status, "b_error": error,
+            "b_skip": skip_reason, "b_result": result_id, "b_now": utcnow()}
+
+
+def renew_params(seq: int, attempt: int, lease_seconds: float) -> dict[str, Any]:
+    return {"b_seq": seq, "b_attempt": attempt,
+            "b_lease": utcnow() + timedelta(seconds=lease_seconds)}
 
 
 def claim_item(
@@ -191,12 +205,35 @@ def mark_running(session: Session, job_id: str) -> bool:
 
 
 def finish_item(
-    session: Session, seq: int, status: str, *, error: str | None = None,
+    session: Session, seq: int, attempt: int, status: str, *, error: str | None = None,
     skip_reason: str | None = None, result_id: str | None = None,
 ) -> bool:
-    """processing -> a terminal status; False if the item was not ours any more."""
+    """processing -> a terminal status for the holder of claim ``attempt``; False if the
+    item was not ours any more."""
     return bool(cast(CursorResult[Any], session.execute(
-        FINISH, finish_params(seq, status, error, skip_reason, result_id))).rowcount)
+        FINISH, finish_params(seq, attempt, status, error, skip_reason, result_id))).rowcount)
+
+
+def fail_claim(session: Session, seq: int, token: str, error: str) -> bool:
+    """Fail an item still held under the message ``token`` (the worker's main process, after
+    the hard time limit killed the pool child that held it)."""
+    now = utcnow()
+    return bool(cast(CursorResult[Any], session.execute(
+        sa.update(JobItem).where(JobItem.seq == seq, JobItem.status == "processing",
+                                 JobItem.claim_token == token)
+        .values(status="failed", error_message=error, completed_at=now, lease_until=None,
+                updated_at=now))).rowcount)
+
+
+def give_up(session: Session, seq: int, error: str) -> bool:
+    """Fail an item whose holders kept dying (the sweeper, after the last attempt's lease
+    ran out); never one whose lease is alive."""
+    now = utcnow()
+    return bool(cast(CursorResult[Any], session.execute(
+        sa.update(JobItem).where(JobItem.seq == seq, JobItem.status == "processing",
+                                 JobItem.lease_until < now)
+        .values(status="failed", error_message=error, completed_at=now, lease_until=None,
+                updated_at=now))).rowcount)
 
 
 def find_cached_result(
@@ -317,22 +354,42 @@ def _finalize(session: Session, job: BatchJob) -> None:
         record_event(session, job, "success")
 
 
-def stale_items(session: Session, now: datetime, limit: int = 1000) -> list[Any]:
-    """Items whose lease ran out: a lost message (pending) or a dead worker (processing)."""
+def expired_claims(session: Session, now: datetime, limit: int = 1000) -> list[Any]:
+    """(seq, job_id, attempts) of claimed items whose lease ran out: their holder died, was
+    stopped or cut off, or outlived its time limit."""
     return list(session.execute(
-        sa.select(JobItem.seq, JobItem.job_id, JobItem.status, JobItem.attempts)
-        .where(JobItem.status.in_(("pending", "processing")), JobItem.lease_until < now)
-        .limit(limit)
+        sa.select(JobItem.seq, JobItem.job_id, JobItem.attempts)
+        .where(JobItem.status == "processing", JobItem.lease_until < now).limit(limit)
     ).all())
 
 
-def requeue_stale(session: Session, seqs: list[int], seconds: int) -> None:
-    """Stale items back to pending with a fresh lease, so the message the sweeper re-sends
-    can claim them (a processing item re-stamped with a live lease could not be claimed)."""
-    if seqs:
-        now = utcnow()
-        session.execute(sa.update(JobItem).where(
-            JobItem.seq.in_(seqs), JobItem.status.in_(("pending", "processing")),
-            JobItem.lease_until < now)
-            .values(status="pending", lease_until=now + timedelta(seconds=seconds),
-                    claim_token=None, updated_at=now))
+def unclaimed_items(session: Session, now: datetime, lost_types: tuple[str, ...],
+                    queued_before: datetime, limit: int = 1000) -> list[Any]:
+    """(seq, job_id) of queued items whose message is presumed lost: past their queue
+    timeout, or (``lost_types``: job types whose queue the broker reports empty) queued
+    before ``queued_before`` and still unclaimed. Rows of pages not yet published have no
+    lease and are not queued."""
+    lost = JobItem.lease_until < now
+    if lost_types:
+        lost = sa.or_(lost, sa.and_(BatchJob.job_type.in_(lost_types),
+                                    JobItem.updated_at < queued_before))
+    return list(session.execute(
+        sa.select(JobItem.seq, JobItem.job_id).join(BatchJob, BatchJob.id == JobItem.job_id)
+        .where(JobItem.status == "pending", JobItem.lease_until.is_not(None),
+               BatchJob.status.in_(ACTIVE), lost).limit(limit)
+    ).all())
+
+
+def requeue(session: Session, seqs: list[int], queue_seconds: int) -> list[int]:
+    """Items back to pending, queued afresh (the sweeper sends each one a new message);
+    returns those moved. A claim that is alive is left alone."""
+    if not seqs:
+        return []
+    now = utcnow()
+    return list(session.scalars(sa.update(JobItem).where(
+        JobItem.seq.in_(seqs),
+        sa.or_(JobItem.status == "pending",
+               sa.and_(JobItem.status == "processing", JobItem.lease_until < now)))
+        .values(status="pending", lease_until=now + timedelta(seconds=queue_seconds),
+                claim_token=None, updated_at=now)
+        .returning(JobItem.seq).execution_options(synchronize_session=False)))

@@ -1,20 +1,22 @@
-"""Fault scenarios on a private stack, shared by ``tests/faults`` and ``bench/faults.py``.
+"""Fault scenarios on a private stack at the shipped defaults, shared by ``tests/faults`` and
+``bench/faults.py``.
 
-Each scenario starts a small batch (tiny text files plus two scanned PDFs whose OCR keeps an
-item in flight for seconds), injects one fault while items are in flight, waits a bounded
-time for the batch to end and returns its accounting.
+The stack is the cluster README describes: the API under gunicorn, a control worker, a
+separate beat, two item workers (prefork, 2 children each), on a private PostgreSQL and a
+private Redis (or the machine's RabbitMQ). Each scenario starts a small batch (tiny text files
+plus scanned PDFs whose OCR keeps items in flight for seconds), injects one fault while items
+are in flight, waits a bounded time for the batch to end and returns its accounting, including
+how long after the fault every item that was in flight ran again.
 """
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,44 +25,68 @@ import sqlalchemy as sa
 
 from tests.conftest import Stack, base_settings, running_stack
 from tests.faults.services import PrivatePostgres, PrivateRedis
-from tests.harness import CORPUS, Worker
+from tests.harness import AMQP_URL, CORPUS, Cli, Worker
 
 SLOW_DOC = CORPUS / "ocr_test_rotated_90.pdf"  # a scanned page: seconds of OCR
 TERMINAL = ("completed", "failed", "cancelled")
 ITEM_QUEUES = ("parse", "classify")
-FINISH_TIMEOUT = 150.0
+ITEM_WORKERS = 2
+FINISH_TIMEOUT = 180.0
 
 
 @dataclass
 class FaultEnv:
-    """Private Postgres + Redis, a control worker (with the sweeper) and an item worker."""
+    """Private Postgres (+ Redis), the API, a control worker, beat and two item workers."""
 
     pg: PrivatePostgres
-    redis: PrivateRedis
+    redis: PrivateRedis | None
     stack: Stack
-    item_worker: Worker = field(init=False)
+    beat: Cli | None = None
+    item_workers: list[Worker] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.item_worker = self.stack.add_worker(queues=ITEM_QUEUES, concurrency=2)
+        self.start_beat()
+        self.ensure_item_workers()
 
-    def ensure_item_worker(self) -> Worker:
-        if self.item_worker.proc.poll() is not None:
-            self.item_worker = self.stack.add_worker(queues=ITEM_QUEUES, concurrency=2)
-        return self.item_worker
+    @property
+    def broker(self) -> str:
+        return "redis" if self.redis is not None else "rabbitmq"
+
+    def start_beat(self) -> Cli:
+        beat = self.beat = Cli(self.stack.settings, "beat")
+        beat.wait_for(lambda: "beat: Starting" in beat.text(), "beat to start")
+        return beat
+
+    def ensure_item_workers(self) -> list[Worker]:
+        """Replace dead item workers, so every scenario starts with two."""
+        self.item_workers = [w for w in self.item_workers if w.proc.poll() is None]
+        while len(self.item_workers) < ITEM_WORKERS:
+            self.item_workers.append(self.stack.add_worker(queues=ITEM_QUEUES, concurrency=2))
+        return self.item_workers
+
+    def close(self) -> None:
+        if self.beat is not None:
+            self.beat.stop()
 
 
 @contextmanager
-def fault_env(tmp: Path, **overrides: Any) -> Iterator[FaultEnv]:
-    pg, redis = PrivatePostgres(), PrivateRedis()
+def fault_env(tmp: Path, broker: str = "redis") -> Iterator[FaultEnv]:
+    """Everything at the shipped defaults; only addresses, names and directories differ."""
+    pg = PrivatePostgres()
+    redis = PrivateRedis() if broker == "redis" else None
+    env: FaultEnv | None = None
     try:
-        # Short lease and sweep so recovery after a fault takes seconds, not minutes; the
-        # lease still exceeds the slowest item (one OCR page).
-        settings = replace(base_settings(tmp, database_url=pg.url, broker_url=redis.url),
-                           item_lease_seconds=15, sweep_interval_seconds=1.0, **overrides)
-        with running_stack(settings, queues=("control", "webhooks")) as stack:
-            yield FaultEnv(pg, redis, stack)
+        settings = base_settings(tmp, database_url=pg.url,
+                                 broker_url=redis.url if redis else AMQP_URL)
+        with running_stack(settings, workers=0) as stack:
+            stack.add_worker(queues=("control", "webhooks"), concurrency=2)
+            env = FaultEnv(pg, redis, stack)
+            yield env
     finally:
-        redis.close()
+        if env is not None:
+            env.close()
+        if redis is not None:
+            redis.close()
         pg.close()
 
 
@@ -72,21 +98,24 @@ class Outcome:
     counts: dict[str, int]
     duplicate_lineage: int
     seconds: float
+    # Seconds from the fault until every item in flight at the fault had run again (or
+    # finished); None when the fault left no item in flight.
+    recovery_seconds: float | None = None
     api_checks: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def lost(self) -> int:
+        terminal = sum(self.counts.get(s, 0) for s in ("completed", "failed", "skipped",
+                                                         "cancelled"))
+        return self.total - terminal
 
     @property
     def accounted(self) -> bool:
         """Every item terminal, the sum matches, at most one lineage record per item."""
-        terminal = sum(self.counts.get(s, 0) for s in ("completed", "failed", "skipped",
-                                                         "cancelled"))
-        return (self.status in TERMINAL and terminal == self.total
-                and not self.counts.get("pending") and not self.counts.get("processing")
-                and self.duplicate_lineage == 0)
+        return self.status in TERMINAL and self.lost == 0 and self.duplicate_lineage == 0
 
 
-def create_batch(stack: Stack, files: dict[str, bytes], parameters: dict[str, Any],
-                 page_size: int = 10) -> str:
-    """Upload ``files`` into a new directory and start a parse batch over it."""
+def upload_directory(stack: Stack, files: dict[str, bytes]) -> str:
     api, headers = stack.url + "/api/v1/beta", stack.headers()
     directory = requests.post(f"{api}/directories", json={"name": f"f-{uuid.uuid4().hex[:6]}"},
                               headers=headers, timeout=30).json()["id"]
@@ -95,21 +124,32 @@ def create_batch(stack: Stack, files: dict[str, bytes], parameters: dict[str, An
                                  files={"upload_file": (name, body)}, headers=headers,
                                  timeout=60)
         response.raise_for_status()
-    response = requests.post(f"{api}/batch-processing", headers=headers, timeout=60, json={
-        "job_config": {"parameters": parameters}, "directory_id": directory,
-        "page_size": page_size})
+    return directory
+
+
+def create_batch(stack: Stack, files: dict[str, bytes], parameters: dict[str, Any],
+                 page_size: int = 10) -> str:
+    """Upload ``files`` into a new directory and start a parse batch over it."""
+    directory = upload_directory(stack, files)
+    response = requests.post(f"{stack.url}/api/v1/beta/batch-processing",
+                             headers=stack.headers(), timeout=60, json={
+                                 "job_config": {"parameters": parameters},
+                                 "directory_id": directory, "page_size": page_size})
     response.raise_for_status()
     return response.json()["id"]
 
 
-def start_batch(stack: Stack, n_text: int = 18, slow_at: tuple[int, ...] = (1, 9)) -> str:
+def batch_files(n_text: int = 18, slow_at: tuple[int, ...] = (1, 9)) -> dict[str, bytes]:
     """``n_text`` tiny text files with scanned PDFs at ``slow_at``."""
     slow = SLOW_DOC.read_bytes()
-    files = {(f"scan-{n}.pdf" if n in slow_at else f"note-{n}.txt"):
-             (slow if n in slow_at else f"Note {n}: nothing lost, nothing stuck.".encode())
-             for n in range(n_text + len(slow_at))}
+    return {(f"scan-{n}.pdf" if n in slow_at else f"note-{n}.txt"):
+            (slow if n in slow_at else f"Note {n}: nothing lost, nothing stuck.".encode())
+            for n in range(n_text + len(slow_at))}
+
+
+def start_batch(stack: Stack, **kw: Any) -> str:
     # invalidate_cache: every run really parses, however often the bench repeats it.
-    return create_batch(stack, files, {"invalidate_cache": True})
+    return create_batch(stack, batch_files(**kw), {"invalidate_cache": True})
 
 
 def job_items(stack: Stack, job_id: str) -> dict[str, dict[str, Any]]:
@@ -119,7 +159,7 @@ def job_items(stack: Stack, job_id: str) -> dict[str, dict[str, Any]]:
     return {item["item_name"]: item for item in response.json()["items"]}
 
 
-def _query(stack: Stack, sql: str, **params: Any) -> list[Any]:
+def query(stack: Stack, sql: str, **params: Any) -> list[Any]:
     with stack.session() as session:
         return list(session.execute(sa.text(sql), params).all())
 
@@ -130,119 +170,80 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str,
     while time.time() < deadline:
         try:
             value = predicate()
-        except sa.exc.OperationalError:
-            value = None  # the database is down on purpose in one scenario
+        except (sa.exc.OperationalError, requests.ConnectionError):
+            value = None  # the database or the API is down on purpose in some scenarios
         if value:
             return value
         time.sleep(interval)
     raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
 
 
+def in_flight(stack: Stack, job_id: str, name_like: str = "scan-%") -> list[int]:
+    return [row.seq for row in query(
+        stack, "select seq from job_items where job_id = :j and status = 'processing' "
+        "and item_name like :n", j=job_id, n=name_like)]
+
+
 def wait_in_flight(stack: Stack, job_id: str, name_like: str = "scan-%") -> None:
     """Until a slow item is being processed: the moment to inject a fault."""
-    wait_until(lambda: _query(
-        stack, "select 1 from job_items where job_id = :j and status = 'processing' "
-        "and item_name like :n", j=job_id, n=name_like), 60, "a slow item in flight")
+    wait_until(lambda: in_flight(stack, job_id, name_like), 90, "a slow item in flight")
 
 
 def wait_finished(stack: Stack, job_id: str, timeout: float = FINISH_TIMEOUT) -> None:
-    wait_until(lambda: _query(
+    wait_until(lambda: query(
         stack, "select 1 from batch_jobs where id = :j and completed_at is not null",
         j=job_id), timeout, f"job {job_id} to finish", interval=0.5)
 
 
+def recovery_seconds(stack: Stack, seqs: list[int], fault_at: datetime) -> float | None:
+    """How long after the fault the last of ``seqs`` started again (or finished)."""
+    if not seqs:
+        return None
+    rows = query(stack, "select started_at, completed_at from job_items where seq = any(:s)",
+                 s=seqs)
+    moments = []
+    for started, completed in rows:
+        again = started if started is not None and started > fault_at else completed
+        if again is None:
+            return None
+        moments.append((again - fault_at).total_seconds())
+    return round(max(moments), 1)
+
+
 def outcome(stack: Stack, job_id: str, started: float) -> Outcome:
-    job = _query(stack, "select status, total_items from batch_jobs where id = :j",
-                 j=job_id)[0]
-    counts = dict(_query(stack, "select status, count(*) from job_items where job_id = :j "
-                                "group by status", j=job_id))
-    duplicates = _query(stack, "select item_id from processing_results where job_id = :j "
-                               "group by item_id having count(*) > 1", j=job_id)
+    job = query(stack, "select status, total_items from batch_jobs where id = :j", j=job_id)[0]
+    counts = dict(query(stack, "select status, count(*) from job_items where job_id = :j "
+                               "group by status", j=job_id))
+    duplicates = query(stack, "select item_id from processing_results where job_id = :j "
+                              "group by item_id having count(*) > 1", j=job_id)
     return Outcome(job_id, job.status, job.total_items, counts, len(duplicates),
                    round(time.time() - started, 1))
 
 
-def _busy_pool_child(worker: Worker) -> int | None:
-    """The pool child running OCR: the one with a tesseract process of its own."""
-    for pid in worker.children():
-        grandchildren = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True,
-                                       text=True).stdout.split()
-        if grandchildren:
-            return pid
-    return None
-
-
-def kill_worker(env: FaultEnv) -> dict[str, Any]:
-    """kill -9 of the item worker's whole process group mid-batch, then a fresh worker."""
-    env.item_worker.kill(signal.SIGKILL)
-    env.ensure_item_worker()
-    return {}
-
-
-def kill_pool_child(env: FaultEnv) -> dict[str, Any]:
-    """kill -9 of the pool child that is running an OCR item; the worker replaces it."""
-    pid = wait_until(lambda: _busy_pool_child(env.item_worker), 60, "a busy pool child")
-    os.kill(pid, signal.SIGKILL)
-    return {"killed_pid": pid}
-
-
-def restart_redis(env: FaultEnv, down_seconds: float = 3.0) -> dict[str, Any]:
-    """Stop Redis (losing every queued message and chord counter), create a batch while it
-    is down, start it again."""
-    env.redis.stop()
-    try:
-        response = requests.post(
-            f"{env.stack.url}/api/v1/beta/batch-processing", headers=env.stack.headers(),
-            timeout=60, json={"job_config": {"parameters": {"invalidate_cache": True}},
-                              "item_ids": [_any_item(env.stack)]})
-        time.sleep(down_seconds)
-    finally:
-        env.redis.start()
-    return {"create_while_down": response.status_code,
-            "created_job": response.json().get("id")}
-
-
-def _any_item(stack: Stack) -> str:
-    return _query(stack, "select id from directory_files where display_name like 'note-%' "
-                         "limit 1")[0].id
-
-
-def restart_postgres(env: FaultEnv, down_seconds: float = 4.0) -> dict[str, Any]:
-    """Stop PostgreSQL mid-batch (fast shutdown: every connection dropped), probe the API
-    while it is down, start it again."""
-    env.pg.stop("fast")
-    try:
-        status = requests.get(f"{env.stack.url}/api/v1/beta/batch-processing",
-                              headers=env.stack.headers(), timeout=60)
-        ready = requests.get(f"{env.stack.url}/readyz", timeout=60)
-        time.sleep(down_seconds)
-    finally:
-        env.pg.start()
-    return {"api_status": status.status_code, "api_body": status.json(),
-            "ready_status": ready.status_code, "ready_body": ready.json()}
-
-
-FAULTS: dict[str, Callable[[FaultEnv], dict[str, Any]]] = {
-    "kill -9 worker": kill_worker,
-    "kill -9 pool child": kill_pool_child,
-    "redis restart": restart_redis,
-    "postgres restart": restart_postgres,
-}
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 def run_fault(env: FaultEnv, fault: str) -> list[Outcome]:
     """One batch, one fault mid-batch; the outcomes of every batch the fault touched."""
-    env.ensure_item_worker()
+    from tests.faults.injections import FAULTS
+
+    env.ensure_item_workers()
     started = time.time()
     job_id = start_batch(env.stack)
     wait_in_flight(env.stack, job_id)
+    held = [row.seq for row in query(env.stack, "select seq from job_items where job_id = :j "
+                                     "and status = 'processing'", j=job_id)]
+    fault_at = utc_now()
     checks = FAULTS[fault](env)
-    jobs = [job_id] + ([checks["created_job"]] if checks.get("created_job") else [])
+    jobs = [job_id, *checks.get("created_jobs", [])]
     results = []
     for job in jobs:
         with suppress(TimeoutError):  # a batch that never ends is reported, not raised
             wait_finished(env.stack, job)
         result = outcome(env.stack, job, started)
         result.api_checks = checks
+        if job == job_id:
+            result.recovery_seconds = recovery_seconds(env.stack, held, fault_at)
         results.append(result)
     return results

@@ -20,7 +20,7 @@ def _readable(message: str | None) -> bool:
 
 
 def test_pool_children_run_under_the_memory_cap(env: FaultEnv) -> None:
-    worker = env.ensure_item_worker()
+    worker = env.ensure_item_workers()[0]
     cap = env.stack.settings.item_memory_limit_mb * 1024 * 1024
     assert cap > 0
     for pid in worker.children():
@@ -30,7 +30,7 @@ def test_pool_children_run_under_the_memory_cap(env: FaultEnv) -> None:
 
 
 def test_item_time_limit_counts_base_and_pages(env: FaultEnv) -> None:
-    env.ensure_item_worker()
+    env.ensure_item_workers()[0]
     job_id = create_batch(env.stack, {
         "newspaper.png": (CORPUS / "old_newspaper.png").read_bytes(),  # one page, ~7 s of OCR
         "four-pages.pdf": (CORPUS / "pdflatex-4-pages.pdf").read_bytes(),  # text: instant
@@ -46,7 +46,7 @@ def test_item_time_limit_counts_base_and_pages(env: FaultEnv) -> None:
 
 
 def test_hostile_documents_fail_their_item_and_the_worker_lives_on(env: FaultEnv) -> None:
-    worker = env.ensure_item_worker()
+    worker = env.ensure_item_workers()[0]
     files = {name: make() for name, make in HOSTILE.items()} | {"good.txt": GOOD}
     job_id = create_batch(env.stack, files, {"invalidate_cache": True,
                                              "job_timeout_in_seconds": 30})

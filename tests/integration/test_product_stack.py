@@ -9,7 +9,6 @@ import json
 import os
 import pty
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -27,44 +26,21 @@ import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import Stack, base_settings, running_stack
-from tests.harness import CORPUS, REDIS_URL, ROOT, free_port, port_open, settings_env, wait_for
+from tests.harness import (
+    CORPUS,
+    REDIS_URL,
+    ROOT,
+    Cli,
+    free_port,
+    port_open,
+    settings_env,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 API = "/api/v1/beta/batch-processing"
 PDFS = ["minimal-document.pdf", "002-trivial-libre-office-writer.pdf"]
 CORRUPT = bytes(range(256)) * 16  # named .pdf, it is not one
-
-
-class Cli:
-    """A ``batchsvc …`` process with the stack's environment, logging to a file."""
-
-    def __init__(self, stack: Stack, *argv: str, env: dict[str, str] | None = None) -> None:
-        self.log_path = Path(stack.settings.data_dir) / f"cli-{uuid.uuid4().hex[:6]}.log"
-        self._log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "batchsvc.cli", *argv], cwd=ROOT, stdout=self._log,
-            stderr=subprocess.STDOUT, env=settings_env(stack.settings) | (env or {}),
-            start_new_session=True)
-
-    def text(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def wait_for(self, predicate: Any, what: str, timeout: float = 60) -> Any:
-        def check() -> Any:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"{what}: process exited\n{self.text()[-3000:]}")
-            return predicate()
-        return wait_for(check, timeout=timeout, message=what)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self._log.close()
 
 
 class Hooks(BaseHTTPRequestHandler):
@@ -96,7 +72,7 @@ def stack(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sta
         worker_concurrency=2, worker_metrics_port=free_port()), log_json=True)
     with running_stack(settings, workers=0) as live:
         name = f"w{uuid.uuid4().hex[:8]}@product"
-        worker = Cli(live, "worker", "-n", name, "--without-gossip", "--without-mingle",
+        worker = Cli(live.settings, "worker", "-n", name, "--without-gossip", "--without-mingle",
                      "--beat", "--schedule", str(Path(settings.data_dir) / "beat"))
         try:
             worker.wait_for(lambda: " ready." in worker.text(), "worker ready")
@@ -149,7 +125,8 @@ def test_the_commands_containers_run(stack: Stack) -> None:
          stack.worker_name, "--timeout", "10"],  # type: ignore[attr-defined]
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert ping.returncode == 0 and "pong" in ping.stdout, ping.stdout + ping.stderr
-    beat = Cli(stack, "beat", "--schedule", str(Path(stack.settings.data_dir) / "beat-cli"))
+    beat = Cli(stack.settings, "beat", "--schedule",
+               str(Path(stack.settings.data_dir) / "beat-cli"))
     try:
         sent = beat.wait_for(lambda: [json.loads(line) for line in beat.text().splitlines()
                                       if "Sending due task sweep" in line], "beat sends sweep")
@@ -160,7 +137,7 @@ def test_the_commands_containers_run(stack: Stack) -> None:
 
 def test_flower_shows_batchsvc_tasks(stack: Stack) -> None:
     port = free_port()
-    flower = Cli(stack, "flower", f"--port={port}", "--address=127.0.0.1",
+    flower = Cli(stack.settings, "flower", f"--port={port}", "--address=127.0.0.1",
                  env={"FLOWER_UNAUTHENTICATED_API": "true"})
     try:
         base = f"http://127.0.0.1:{port}"
@@ -366,7 +343,7 @@ def test_json_logs_carry_ids(stack: Stack) -> None:
     assert items, "no worker line names its job, item and task"
 
     port = free_port()
-    server = Cli(stack, "serve", "--host", "127.0.0.1", "--port", str(port),
+    server = Cli(stack.settings, "serve", "--host", "127.0.0.1", "--port", str(port),
                  env={"BATCHSVC_BOOTSTRAP_API_KEY": stack.key, "BATCHSVC_API_WORKERS": "1"})
     try:
         server.wait_for(lambda: port_open(port), "batchsvc serve listening")

@@ -63,12 +63,12 @@ def test_claim_is_atomic_and_finalisation_counts_rows() -> None:
         again = pipeline.claim_item(session, seqs[0], 60)
     assert first is not None and first.attempts == 1 and again is None
     with session_scope() as session:
-        pipeline.finish_item(session, seqs[0], "completed")
+        pipeline.finish_item(session, seqs[0], 1, "completed")
         for seq in seqs[1:]:
             pipeline.claim_item(session, seq, 60)
-        pipeline.finish_item(session, seqs[1], "failed", error="broken")
+        pipeline.finish_item(session, seqs[1], 1, "failed", error="broken")
         assert pipeline.advance(session, job_id) == "busy"
-        pipeline.finish_item(session, seqs[2], "skipped", skip_reason="already_processed")
+        pipeline.finish_item(session, seqs[2], 1, "skipped", skip_reason="already_processed")
         assert pipeline.advance(session, job_id) == "finalized"
         job = session.get(BatchJob, job_id)
         assert (job.status, job.processed_items, job.failed_items, job.skipped_items) == (
@@ -85,7 +85,7 @@ def test_all_failed_is_failed() -> None:
         _, seqs = pipeline.claim_next_page(session, job_id)
         for seq in seqs:
             pipeline.claim_item(session, seq, 60)
-            pipeline.finish_item(session, seq, "failed", error="x")
+            pipeline.finish_item(session, seq, 1, "failed", error="x")
         assert pipeline.advance(session, job_id) == "finalized"
         assert session.get(BatchJob, job_id).status == "failed"
 

@@ -31,8 +31,10 @@ run: install
 services:
 	@bash scripts/ensure-services.sh
 
+# Three pytest processes: most tests wait on real workers and services, not on the CPU;
+# loadscope keeps each module (and its live stack) on one process.
 test: install services
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider -n 3 --dist loadscope
 
 test-fast: install
 	$(PY) -m pytest -q -m "not integration and not conformance and not faults" tests/unit

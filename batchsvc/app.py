@@ -13,8 +13,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from batchsvc.db import is_transient_db_error
+from batchsvc.errors import ServiceError
 from batchsvc.ratelimit import limiter_for
-from batchsvc.services.errors import ServiceError
 from batchsvc.settings import Settings, get_settings, set_settings
 from batchsvc.storage import StorageError
 from schemas.common import validation_detail
@@ -37,19 +37,28 @@ def create_app(settings: Settings | None = None) -> Flask:
     # Werkzeug counts a multipart form's non-file fields against this; keep it generous.
     app.config["MAX_FORM_MEMORY_SIZE"] = 1024 * 1024
 
-    from batchsvc.api import auth, batches, directories, files, health, results, webhooks
+    from batchsvc.api import (
+        auth,
+        batches,
+        classifier,
+        directories,
+        docs,
+        events,
+        exports,
+        files,
+        health,
+        metrics,
+        request_log,
+        results,
+        webhooks,
+    )
 
-    keyed: tuple[Blueprint, ...] = (batches.bp, directories.bp, files.bp, results.bp, webhooks.bp)
-    for blueprint in (*keyed, files.download_bp, health.bp):
+    keyed: tuple[Blueprint, ...] = (batches.bp, directories.bp, files.bp, results.bp,
+                                    classifier.bp, webhooks.bp, exports.bp, events.bp)
+    # The API docs, /metrics, health and signed downloads need no key.
+    for blueprint in (*keyed, files.download_bp, health.bp, docs.bp, metrics.bp):
         app.register_blueprint(blueprint)
-    # Retry, results and events need a key; the API docs and /metrics do not.
-    from batchsvc import logs, metrics
-    from batchsvc.api import docs, extras
-
-    keyed = (*keyed, extras.bp)
-    for blueprint in (extras.bp, docs.bp, metrics.bp):
-        app.register_blueprint(blueprint)
-    logs.init_app(app)
+    request_log.init_app(app)
     keyed_names = {bp.name for bp in keyed}
     limiter = limiter_for(settings)
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from batchsvc.db import session_scope
 from batchsvc.services.auth import create_api_key
 from batchsvc.settings import get_settings
+from batchsvc.uow import unit_of_work
 
 
 def ensure_bootstrap_key() -> str | None:
@@ -12,7 +12,7 @@ def ensure_bootstrap_key() -> str | None:
     settings = get_settings()
     if not settings.bootstrap_api_key:
         return None
-    with session_scope() as session:
+    with unit_of_work() as session:
         return create_api_key(session, settings.default_project, settings.bootstrap_api_key)
 
 
@@ -26,10 +26,10 @@ def embedded_key() -> str:
     if path.exists():
         key = path.read_text().strip()
     else:
-        with session_scope() as session:
+        with unit_of_work() as session:
             key = create_api_key(session, settings.default_project)
         path.write_text(key + "\n")
         path.chmod(0o600)
-    with session_scope() as session:
+    with unit_of_work() as session:
         create_api_key(session, settings.default_project, key)
     return key

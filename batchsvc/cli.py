@@ -18,7 +18,7 @@ ALL_QUEUES = ("parse", "classify", "control", "webhooks")
 
 
 def _queues() -> str:
-    from tasks.app import queue_name
+    from batchsvc.messaging import queue_name
 
     return ",".join(queue_name(q) for q in ALL_QUEUES)
 
@@ -35,7 +35,7 @@ def worker_argv(extra: Sequence[str] = (), *, beat: bool = False) -> list[str]:
 
 
 def serve_argv(host: str, port: int, workers: int | None = None) -> list[str]:
-    workers = workers or int(os.environ.get("BATCHSVC_API_WORKERS", "2"))
+    workers = workers or get_settings().api_workers
     return [sys.executable, "-m", "gunicorn", "batchsvc.wsgi:app", "--bind", f"{host}:{port}",
             "--workers", str(workers), "--threads", "4", "--worker-class", "gthread",
             "--timeout", "120", *server_log_args()]
@@ -50,12 +50,12 @@ def cmd_db_upgrade(_: argparse.Namespace) -> int:
 
 
 def cmd_keys_create(args: argparse.Namespace) -> int:
-    from batchsvc.db import session_scope
     from batchsvc.migrate import upgrade
     from batchsvc.services.auth import create_api_key
+    from batchsvc.uow import unit_of_work
 
     upgrade()
-    with session_scope() as session:
+    with unit_of_work() as session:
         key = create_api_key(session, args.project)
     print(f"API key for project {args.project!r} (shown once):")
     print(key)
@@ -74,6 +74,17 @@ def _schema_ready(service: str) -> bool:
         print(f"batchsvc {service}: {exc}", file=sys.stderr, flush=True)
         return False
     return True
+
+
+def cmd_model_prepare(_: argparse.Namespace) -> int:
+    """Build the classifier's ONNX graph now, so no worker builds it at its first item."""
+    from batchsvc.engines.classify.model import get_encoder
+    from batchsvc.services.items.engines import configure_model
+
+    configure_model()
+    get_encoder()
+    print("classifier model ready")
+    return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -170,6 +181,11 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database migrations")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("upgrade", help="apply every migration").set_defaults(func=cmd_db_upgrade)
+
+    model = sub.add_parser("model", help="the classifier's model")
+    model_sub = model.add_subparsers(dest="model_command", required=True)
+    model_sub.add_parser("prepare", help="build its ONNX graph now").set_defaults(
+        func=cmd_model_prepare)
 
     keys = sub.add_parser("keys", help="API keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)

@@ -23,9 +23,12 @@ from typing import Any, TextIO
 
 import requests
 
+from batchsvc.settings import get_settings
+from batchsvc.states import JOB_TERMINAL, JobStatus
+
 BATCHES = "/api/v1/beta/batch-processing"
 DIRECTORIES = "/api/v1/beta/directories"
-TERMINAL = ("completed", "failed", "cancelled")
+TERMINAL = JOB_TERMINAL
 RETRY_STATUSES = (429, 502, 503, 504)
 ATTEMPTS = 6
 
@@ -266,7 +269,7 @@ def _run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         stdout.write(f"wrote {len(written)} files to {args.out}\n")
     stdout.write(f"{final['status']}: {final['processed_items']} processed, "
                  f"{final['failed_items']} failed, {final['skipped_items']} skipped\n")
-    clean = final["status"] == "completed" and not final["failed_items"] \
+    clean = final["status"] == JobStatus.COMPLETED and not final["failed_items"] \
         and not final.get("cancelled_items")
     return 0 if clean else 2
 
@@ -285,9 +288,9 @@ def add_parser(sub: Any) -> None:
                    help="parse parameters (or a whole job_config); classify: mode etc.")
     p.add_argument("--wait", action="store_true", help="follow the batch until it ends")
     p.add_argument("--out", type=Path, metavar="DIR", help="save results here (implies --wait)")
-    p.add_argument("--url", default=os.environ.get("BATCHSVC_URL", "http://127.0.0.1:8000"),
+    p.add_argument("--url", default=get_settings().url,
                    help="server URL (env BATCHSVC_URL)")
-    p.add_argument("--api-key", default=os.environ.get("BATCHSVC_API_KEY"),
+    p.add_argument("--api-key", default=get_settings().api_key or None,
                    help="API key (env BATCHSVC_API_KEY)")
     p.add_argument("--directory-name", help="name of the directory the files go into")
     p.add_argument("--uploads", type=int, default=4, help="concurrent uploads (default 4)")

@@ -11,7 +11,6 @@ import json
 import logging
 import re
 import sys
-import time
 import uuid
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -19,6 +18,7 @@ from typing import Any
 
 from gunicorn.glogging import Logger as _GunicornLogger
 
+from batchsvc.messaging import JOB_ARG_TASKS
 from batchsvc.settings import Settings, get_settings
 
 _context: ContextVar[dict[str, str] | None] = ContextVar("batchsvc_log_context", default=None)
@@ -149,41 +149,7 @@ def request_id_from(header: str | None) -> str:
     return uuid.uuid4().hex
 
 
-def init_app(app: Any) -> None:
-    """Request ids (``X-Request-ID`` in and out) and one access line per request."""
-    from flask import g, request
-
-    access = logging.getLogger("batchsvc.access")
-    json_lines = get_settings().log_json
-
-    @app.before_request
-    def _start() -> None:
-        clear()
-        g.request_id = request_id_from(request.headers.get("X-Request-ID"))
-        g.request_started = time.perf_counter()
-        bind(request_id=g.request_id, job_id=(request.view_args or {}).get("job_id"))
-
-    @app.after_request
-    def _finish(response: Any) -> Any:
-        request_id = g.get("request_id") or request_id_from(None)
-        response.headers["X-Request-ID"] = request_id
-        started = g.get("request_started")
-        if not json_lines:
-            return response  # gunicorn's own access log covers the text format
-        access.info("%s %s %s", request.method, request.path, response.status_code, extra={
-            "method": request.method, "path": request.path, "status": response.status_code,
-            "duration_ms": round((time.perf_counter() - started) * 1000, 2) if started else None,
-            "remote_addr": request.remote_addr,
-        })
-        return response
-
-    @app.teardown_request
-    def _forget(_: BaseException | None) -> None:
-        clear()
-
-
 # Tasks whose first argument is a job id; item tasks bind their ids once they claim a row.
-JOB_ARG_TASKS = {"batchsvc.dispatch_job", "batchsvc.page_done", "batchsvc.advance_job"}
 
 
 def connect_celery(settings: Settings | None = None) -> None:

@@ -21,15 +21,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
-from flask import Blueprint, Response
-
+from batchsvc.messaging import ITEM_TASKS
 from batchsvc.settings import Settings, get_settings
 
 log = logging.getLogger("batchsvc.metrics")
-bp = Blueprint("metrics", __name__)
 
-ITEM_TASKS = {"batchsvc.parse_item": "parse", "batchsvc.classify_item": "classify"}
+# Task name -> job type, for the item metrics.
+ITEM_TASK_TYPES = {name: kind for kind, name in ITEM_TASKS.items()}
 # File types get their own label value; anything else is "other", so labels stay few.
 FILE_TYPES = {"pdf", "docx", "doc", "pptx", "ppt", "xlsx", "xls", "csv", "tsv", "html", "htm",
               "txt", "md", "json", "xml", "rtf", "png", "jpg", "jpeg", "tif", "tiff", "bmp",
@@ -118,7 +116,7 @@ def connect_celery() -> None:
     started: dict[str, float] = {}
 
     def _prerun(task_id: str | None = None, task: Any = None, **_: Any) -> None:
-        if task is not None and task.name in ITEM_TASKS and task_id:
+        if task is not None and task.name in ITEM_TASK_TYPES and task_id:
             started[task_id] = time.perf_counter()
 
     def _postrun(task_id: str | None = None, task: Any = None, retval: Any = None,
@@ -128,83 +126,9 @@ def connect_celery() -> None:
         if begun is None or task is None or status in (None, "noop"):
             return
         name = current().get("item_name", "")
-        observe_item(ITEM_TASKS[task.name], name, status, time.perf_counter() - begun)
+        observe_item(ITEM_TASK_TYPES[task.name], name, status, time.perf_counter() - begun)
 
     task_prerun.connect(_prerun, weak=False)
     task_postrun.connect(_postrun, weak=False)
     worker_init.connect(lambda **_: start_worker_exporter(), weak=False)
     worker_shutdown.connect(lambda **_: stop_worker_exporter(), weak=False)
-
-
-# --- API side: cluster-wide gauges at scrape time ---------------------------------------
-
-class ServiceCollector:
-    """Reads the database and the broker on each scrape; never raises into the scrape."""
-
-    def collect(self) -> Any:
-        from prometheus_client.core import GaugeMetricFamily
-
-        up = GaugeMetricFamily("batchsvc_dependency_up", "1 when the dependency answered",
-                               labels=["dependency"])
-        try:
-            yield from self._database()
-            up.add_metric(["database"], 1)
-        except Exception as exc:  # noqa: BLE001 - a scrape reports, it does not fail
-            log.warning("metrics: database unavailable: %s", type(exc).__name__)
-            up.add_metric(["database"], 0)
-        try:
-            yield self._queues()
-            up.add_metric(["broker"], 1)
-        except Exception as exc:  # noqa: BLE001
-            log.warning("metrics: broker unavailable: %s", type(exc).__name__)
-            up.add_metric(["broker"], 0)
-        yield up
-
-    def _database(self) -> list[Any]:
-        from prometheus_client.core import GaugeMetricFamily
-
-        from batchsvc.db import get_engine
-        from batchsvc.models import BatchJob, JobItem, WebhookDelivery
-
-        jobs = GaugeMetricFamily("batchsvc_jobs", "Batch jobs by status and job type",
-                                 labels=["status", "job_type"])
-        items = GaugeMetricFamily("batchsvc_items", "Job items by status (completed = "
-                                  "processed)", labels=["status"])
-        hooks = GaugeMetricFamily("batchsvc_webhook_deliveries",
-                                  "Webhook deliveries by outcome", labels=["outcome"])
-        with get_engine().connect() as conn:
-            for status, job_type, count in conn.execute(
-                    sa.select(BatchJob.status, BatchJob.job_type, sa.func.count())
-                    .group_by(BatchJob.status, BatchJob.job_type)):
-                jobs.add_metric([status, job_type], count)
-            for status, count in conn.execute(
-                    sa.select(JobItem.status, sa.func.count()).group_by(JobItem.status)):
-                items.add_metric([status], count)
-            for status, count in conn.execute(
-                    sa.select(WebhookDelivery.status, sa.func.count())
-                    .group_by(WebhookDelivery.status)):
-                hooks.add_metric([status], count)
-        return [jobs, items, hooks]
-
-    def _queues(self) -> Any:
-        from prometheus_client.core import GaugeMetricFamily
-
-        from tasks.app import QUEUES, celery_app, queue_name
-        from tasks.broker import queue_size
-
-        depth = GaugeMetricFamily("batchsvc_queue_depth", "Messages waiting in each queue",
-                                  labels=["queue"])
-        with celery_app.connection_for_read() as conn:
-            conn.ensure_connection(max_retries=1, timeout=3)
-            for kind in QUEUES:
-                depth.add_metric([kind], queue_size(conn, queue_name(kind)))
-        return depth
-
-
-@bp.get("/metrics")
-def metrics() -> Response:
-    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(ServiceCollector())  # type: ignore[arg-type]
-    return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

@@ -10,6 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from batchsvc.states import DeliveryStatus, ItemStatus, JobStatus
+
 JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
 # SQLite only auto-increments an INTEGER PRIMARY KEY; Postgres wants BIGINT for 100k+ batches.
 SeqType = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
@@ -97,7 +99,7 @@ class BatchJob(Base):
     id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     project_id: Mapped[str] = mapped_column(sa.String(64))
     job_type: Mapped[str] = mapped_column(sa.String(16))
-    status: Mapped[str] = mapped_column(sa.String(16), default="pending")
+    status: Mapped[str] = mapped_column(sa.String(16), default=JobStatus.PENDING.value)
     directory_id: Mapped[str | None] = mapped_column(sa.String(64))
     # The job config as the client sent it, with secrets replaced by a marker.
     job_config: Mapped[dict[str, Any]] = mapped_column(JSONType)
@@ -105,6 +107,12 @@ class BatchJob(Base):
     secrets: Mapped[str | None] = mapped_column(sa.Text)
     parameters_hash: Mapped[str] = mapped_column(sa.String(64))
     classifier_job_id: Mapped[str | None] = mapped_column(sa.String(64))
+    # Decided once at creation, read by the item claim's dedup lookup: results of this job
+    # may be reused later (no invalidate_cache / do_not_cache), and this job reuses earlier
+    # results (cacheable and not a retry).
+    cacheable: Mapped[bool] = mapped_column(sa.Boolean, default=True, server_default=sa.true())
+    reuses_results: Mapped[bool] = mapped_column(sa.Boolean, default=True,
+                                                 server_default=sa.true())
     page_size: Mapped[int] = mapped_column(sa.Integer)
     continue_as_new_threshold: Mapped[int] = mapped_column(sa.Integer)
     total_items: Mapped[int] = mapped_column(sa.Integer, default=0)
@@ -148,7 +156,7 @@ class JobItem(Base):
     item_id: Mapped[str] = mapped_column(sa.String(64))
     file_id: Mapped[str | None] = mapped_column(sa.String(64))
     item_name: Mapped[str] = mapped_column(sa.String(1024))
-    status: Mapped[str] = mapped_column(sa.String(16), default="pending")
+    status: Mapped[str] = mapped_column(sa.String(16), default=ItemStatus.PENDING.value)
     skip_reason: Mapped[str | None] = mapped_column(sa.String(64))
     error_message: Mapped[str | None] = mapped_column(sa.Text)
     attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
@@ -223,7 +231,7 @@ class ClassifierJob(Base):
     project_id: Mapped[str] = mapped_column(sa.String(64), index=True)
     batch_job_id: Mapped[str | None] = mapped_column(sa.String(64))
     rules: Mapped[list[Any]] = mapped_column(JSONType)
-    mode: Mapped[str] = mapped_column(sa.String(16), default="FAST")
+    mode: Mapped[str] = mapped_column(sa.String(16))
     parsing_configuration: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     user_id: Mapped[str | None] = mapped_column(sa.String(200))
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
@@ -243,7 +251,7 @@ class WebhookDelivery(Base):
     event_type: Mapped[str] = mapped_column(sa.String(64))
     url: Mapped[str] = mapped_column(sa.Text)
     payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
-    status: Mapped[str] = mapped_column(sa.String(16), default="pending")
+    status: Mapped[str] = mapped_column(sa.String(16), default=DeliveryStatus.PENDING.value)
     attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     last_status_code: Mapped[int | None] = mapped_column(sa.Integer)

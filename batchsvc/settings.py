@@ -77,6 +77,15 @@ class Settings:
     llm_base_url: str = ""
     llm_api_key: str = ""
     llm_model: str = ""
+    # The classifier's ONNX graph: built once into this directory (default ~/.cache/batchsvc);
+    # int8 unless classify_quantize is false (fp32: slower, within cos 0.99 of int8).
+    model_cache: str = ""
+    classify_quantize: bool = True
+    # gunicorn worker processes for `batchsvc serve`.
+    api_workers: int = 2
+    # The `batchsvc submit` client's defaults: the API's URL and key.
+    url: str = "http://127.0.0.1:8000"
+    api_key: str = ""
     log_level: str = "INFO"
     log_json: bool = True
 

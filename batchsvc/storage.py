@@ -32,6 +32,9 @@ class TooLarge(StorageError):
 
 
 class Storage(Protocol):
+    # Hashable: callers cache statements built for a store.
+    def __hash__(self) -> int: ...
+
     def put_stream(self, key: str, stream: IO[bytes], limit: int | None = None) -> tuple[int, str]:
         """Store a stream; return (size, sha256 hex). Raise TooLarge past ``limit`` bytes."""
 
@@ -45,6 +48,14 @@ class Storage(Protocol):
     def delete(self, key: str, connection: sa.Connection | None = None) -> None: ...
 
     def location(self, key: str) -> str: ...
+
+    def sql_reader(self, key: Any) -> Any | None:
+        """Postgres: an expression reading the bytes stored under ``key`` (a column) inside
+        the caller's own query (the item claim), or None when the bytes live elsewhere."""
+
+    def sql_writer(self, size: int) -> Any | None:
+        """Postgres: an INSERT storing a new object of ``size`` bytes (parameters
+        ``blob_key``, ``blob_data``) inside the caller's own statement, or None."""
 
 
 def _read_limited(stream: IO[bytes], limit: int | None) -> Iterator[bytes]:
@@ -114,6 +125,12 @@ class FileStorage:
     def location(self, key: str) -> str:
         return self._path(key).as_uri()
 
+    def sql_reader(self, key: Any) -> Any | None:
+        return None
+
+    def sql_writer(self, size: int) -> Any | None:
+        return None
+
 
 @cache
 def _blob_statements() -> tuple[Any, Any, Any, Any]:
@@ -128,28 +145,6 @@ def _blob_statements() -> tuple[Any, Any, Any, Any]:
             sa.select(table.c.data).where(table.c.key == key).order_by(table.c.chunk),
             table.insert().values(key=sa.bindparam("blob_key"), chunk=0,
                                   data=sa.bindparam("blob_data", type_=sa.LargeBinary)))
-
-
-def read_expression(key: Any) -> Any:
-    """Postgres, database store: the bytes stored under ``key`` (a column) as one scalar
-    subquery, for a caller that reads them inside its own query (the item task's claim)."""
-    from sqlalchemy.dialects.postgresql import aggregate_order_by
-
-    from batchsvc.models import Blob
-
-    table = cast(sa.Table, Blob.__table__)
-    return sa.select(sa.func.string_agg(
-        table.c.data, aggregate_order_by(sa.literal(b"", sa.LargeBinary), table.c.chunk),
-        type_=sa.LargeBinary)).where(table.c.key == key).scalar_subquery()
-
-
-def inline_insert(storage: Storage, size: int) -> Any | None:
-    """An INSERT storing a new object of ``size`` bytes (parameters ``blob_key``,
-    ``blob_data``), for a caller that folds the write into its own statement; None when the
-    store is not the database or the object takes more than one chunk."""
-    if not isinstance(storage, DatabaseStorage) or size > CHUNK:
-        return None
-    return _blob_statements()[3]
 
 
 class DatabaseStorage:
@@ -228,6 +223,20 @@ class DatabaseStorage:
 
     def location(self, key: str) -> str:
         return f"db://blobs/{key}"
+
+    def sql_reader(self, key: Any) -> Any | None:
+        from sqlalchemy.dialects.postgresql import aggregate_order_by
+
+        from batchsvc.models import Blob
+
+        table = cast(sa.Table, Blob.__table__)
+        return sa.select(sa.func.string_agg(
+            table.c.data, aggregate_order_by(sa.literal(b"", sa.LargeBinary), table.c.chunk),
+            type_=sa.LargeBinary)).where(table.c.key == key).scalar_subquery()
+
+    def sql_writer(self, size: int) -> Any | None:
+        # One chunk only: a larger object is written in chunks by put_bytes.
+        return _blob_statements()[3] if size <= CHUNK else None
 
 
 _storage: Storage | None = None

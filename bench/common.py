@@ -235,7 +235,7 @@ class Deployment:
         return beat
 
     def _wait_ping(self, name: str, worker: Proc, timeout: float = 90) -> None:
-        from tasks.app import celery_app
+        from batchsvc.messaging import celery_app
 
         deadline = time.time() + timeout
         while time.time() < deadline:
@@ -246,9 +246,9 @@ class Deployment:
         raise RuntimeError(f"worker {name} did not answer: {worker.tail()}")
 
     def session(self) -> Any:
-        from batchsvc.db import session_scope
+        from batchsvc.uow import unit_of_work
 
-        return session_scope()
+        return unit_of_work()
 
     def stop(self) -> None:
         for proc in [*self.workers, *self.others]:
@@ -263,9 +263,9 @@ class Deployment:
 def activate(settings: Settings) -> None:
     """Make ``settings`` this process's settings and bring the database to the head."""
     from batchsvc.db import reset_engine
+    from batchsvc.messaging import reconfigure
     from batchsvc.migrate import upgrade
     from batchsvc.settings import set_settings
-    from tasks.app import reconfigure
 
     set_settings(settings)
     reset_engine()
@@ -286,14 +286,14 @@ def deployment(**overrides: Any) -> Iterator[Deployment]:
                             database_url=pg_url, broker_url=redis_url, log_json=False,
                             log_level="WARNING", **overrides)
         activate(settings)
-        from batchsvc.db import session_scope
         from batchsvc.models import Project
         from batchsvc.services.auth import create_api_key
+        from batchsvc.uow import unit_of_work
 
         key = f"llx-bench-{uuid.uuid4().hex}"
-        with session_scope() as session:
+        with unit_of_work() as session:
             create_api_key(session, settings.default_project, key)
-        with session_scope() as session:
+        with unit_of_work() as session:
             project_id = session.query(Project.id).filter_by(name=settings.default_project) \
                 .scalar()
         dep = Deployment(settings, key, project_id, redis_url, tmp)
@@ -314,10 +314,11 @@ def bulk_directory(dep: Deployment, n: int, label: str) -> str:
     Each text is unique so dedup never turns an item into ``already_processed``."""
     import hashlib
 
-    from batchsvc.db import get_engine, session_scope
+    from batchsvc.db import get_engine
     from batchsvc.models import Directory, new_id, utcnow
+    from batchsvc.uow import unit_of_work
 
-    with session_scope() as session:
+    with unit_of_work() as session:
         directory = Directory(project_id=dep.project_id, name=f"{label}-{uuid.uuid4().hex[:6]}")
         session.add(directory)
         session.flush()
@@ -386,10 +387,10 @@ def create_batch(dep: Deployment, body: dict[str, Any]) -> tuple[str, float]:
 
 
 def job_row(job_id: str) -> dict[str, Any]:
-    from batchsvc.db import session_scope
     from batchsvc.models import BatchJob
+    from batchsvc.uow import unit_of_work
 
-    with session_scope() as session:
+    with unit_of_work() as session:
         job = session.get(BatchJob, job_id)
         assert job is not None
         return {"status": job.status, "created_at": job.created_at,
@@ -532,8 +533,8 @@ def make_raw_app(settings: Settings | None = None) -> Any:
     compared with."""
     from celery import Celery
 
+    from batchsvc.messaging import configure, queue_name
     from batchsvc.settings import get_settings
-    from tasks.app import configure, queue_name
 
     settings = settings or get_settings()
     app = Celery("bench_raw")

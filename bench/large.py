@@ -41,10 +41,10 @@ ID_BATCH = 10_000
 
 def in_flight(job_id: str) -> float:
     """Pages published whose items are not all counted yet (the counted prefix)."""
-    from batchsvc.db import session_scope
     from batchsvc.models import BatchJob
+    from batchsvc.uow import unit_of_work
 
-    with session_scope() as session:
+    with unit_of_work() as session:
         job = session.get(BatchJob, job_id)
         assert job is not None
         return job.pages_published - (job.counted_position or 0) // job.page_size
@@ -52,11 +52,11 @@ def in_flight(job_id: str) -> float:
 
 def id_batch_seconds(dep: Deployment) -> float:
     """Create (then cancel) a batch naming 10,000 directory files by id; seconds to create."""
-    from batchsvc.db import session_scope
     from batchsvc.models import DirectoryFile
+    from batchsvc.uow import unit_of_work
 
     directory_id = bulk_directory(dep, ID_BATCH, "ids")
-    with session_scope() as session:
+    with unit_of_work() as session:
         ids = list(session.scalars(DirectoryFile.__table__.select()
                                    .with_only_columns(DirectoryFile.__table__.c.id)
                                    .where(DirectoryFile.__table__.c.directory_id == directory_id)))

@@ -38,11 +38,12 @@ PAGE = 100
 
 def seed(dep: Deployment, items: int) -> dict[str, Any]:
     """One running job with ``items`` items, and finished jobs for the list: rows via COPY."""
-    from batchsvc.db import get_engine, session_scope
+    from batchsvc.db import get_engine
     from batchsvc.models import BatchJob, Directory, new_id, utcnow
     from batchsvc.services.batches import new_job
+    from batchsvc.uow import unit_of_work
 
-    with session_scope() as session:
+    with unit_of_work() as session:
         directory = Directory(project_id=dep.project_id, name="readpath")
         session.add(directory)
         session.flush()
@@ -82,7 +83,7 @@ def seed(dep: Deployment, items: int) -> dict[str, Any]:
         conn.commit()
     finally:
         raw.close()
-    with session_scope() as session:
+    with unit_of_work() as session:
         running = session.get(BatchJob, job_id)
         assert running is not None
         running.status, running.started_at = "running", now

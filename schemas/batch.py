@@ -10,20 +10,33 @@ from marshmallow import (
     Schema,
     ValidationError,
     fields,
+    post_load,
     validates_schema,
 )
 from marshmallow.validate import Length, OneOf, Range
 
-from schemas.common import OffsetQuery
+from batchsvc.engines.classify import DEFAULT_MODE, MODES, RulesError, parse_rules
+from batchsvc.states import ItemStatus, JobStatus
+from schemas.common import OffsetQuery, ProjectQuery
 from schemas.parse_params import PARSING_LANGUAGES, ParseParametersSchema
+from schemas.webhooks import WebhookConfigurationSchema
 
-JOB_STATUSES = ["pending", "dispatched", "running", "completed", "failed", "cancelled"]
-ITEM_STATUSES = ["pending", "processing", "completed", "failed", "skipped", "cancelled"]
+JOB_STATUSES = [s.value for s in JobStatus]
+ITEM_STATUSES = [s.value for s in ItemStatus]
 JOB_TYPES = ["parse", "classify", "extract"]
 MAX_ITEM_IDS = 100_000
 
 
-class ParseJobConfigSchema(Schema):
+class WebhookTargetsMixin(Schema):
+    """Webhook targets wherever a job config may carry them (the SDK allows them at the top
+    level of a config as well as in its parameters)."""
+
+    webhook_url = fields.String(allow_none=True, validate=Length(max=2048))
+    webhook_configurations = fields.List(fields.Nested(WebhookConfigurationSchema),
+                                         allow_none=True)
+
+
+class ParseJobConfigSchema(WebhookTargetsMixin):
     class Meta:
         unknown = INCLUDE
 
@@ -37,12 +50,12 @@ class ParseJobConfigSchema(Schema):
     partitions = fields.Dict(keys=fields.String(), values=fields.String(), allow_none=True)
     user_id = fields.String(allow_none=True)
     project_id = fields.String(allow_none=True)
-    webhook_url = fields.String(allow_none=True, validate=Length(max=2048))
 
 
 class ClassifierRuleSchema(Schema):
-    type = fields.String(required=True, validate=Length(min=1, max=200))
-    description = fields.String(required=True, validate=Length(min=1, max=4000))
+    # Lengths and counts are the engine's own (engines.classify.rules), checked on the set.
+    type = fields.String(required=True)
+    description = fields.String(required=True)
 
 
 class ClassifyParsingConfigurationSchema(Schema):
@@ -55,32 +68,41 @@ class ClassifyParsingConfigurationSchema(Schema):
 
 
 def validate_rule_set(rules: list[dict[str, Any]]) -> None:
-    if not rules:
-        raise ValidationError("at least one rule is required", "rules")
-    if len(rules) > 200:
-        raise ValidationError("at most 200 rules are allowed", "rules")
-    seen: set[str] = set()
-    for index, rule in enumerate(rules):
-        key = rule["type"].strip().lower()
-        if not rule["description"].strip():
-            raise ValidationError({"rules": {index: {"description": ["must not be blank"]}}})
-        if key in seen:
-            raise ValidationError(
-                {"rules": {index: {"type": [f"duplicate type {rule['type']!r}"]}}}
-            )
-        seen.add(key)
+    """The engine's validation, the one rule: anything accepted here the engine can run."""
+    try:
+        parse_rules(rules)
+    except RulesError as exc:
+        raise ValidationError(_nested_error(exc.field, str(exc).split(": ", 1)[-1])) from exc
 
 
-class ClassifyJobConfigSchema(Schema):
+def _nested_error(field: str, message: str) -> dict[str, Any]:
+    """``rules[1].type`` as marshmallow's nested error shape {"rules": {1: {"type": [...]}}}."""
+    parts: list[Any] = [int(p) if p.isdigit() else p
+                        for p in field.replace("]", "").replace("[", ".").split(".") if p]
+    error: Any = [message]
+    for part in reversed(parts):
+        error = {part: error}
+    return error
+
+
+class WebhookTargetsOnly(WebhookTargetsMixin):
     class Meta:
         unknown = INCLUDE
+
+
+class ClassifyJobConfigSchema(WebhookTargetsMixin):
+    class Meta:
+        unknown = INCLUDE
+
+    # Not in the SDK's ClassifyJob, but webhook targets there are heard like a parse job's.
+    parameters = fields.Nested(WebhookTargetsOnly, allow_none=True)
 
     id = fields.String(allow_none=True, validate=Length(min=1, max=64))
     project_id = fields.String(allow_none=True)
     rules = fields.List(fields.Nested(ClassifierRuleSchema), required=True)
     status = fields.String(allow_none=True)
     user_id = fields.String(allow_none=True)
-    mode = fields.String(load_default="FAST", validate=OneOf(["FAST", "MULTIMODAL"]))
+    mode = fields.String(load_default=DEFAULT_MODE, validate=OneOf(MODES))
     parsing_configuration = fields.Nested(ClassifyParsingConfigurationSchema, allow_none=True)
 
     @validates_schema
@@ -88,11 +110,35 @@ class ClassifyJobConfigSchema(Schema):
         validate_rule_set(data.get("rules") or [])
 
 
+class JobConfigField(fields.Dict):
+    """A job config: a classify config when it has ``rules``, else a parse config; validated
+    by its schema here, once, and kept as the client sent it (``job_type`` is added beside it
+    by BatchCreateSchema)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        raw = super()._deserialize(value, attr, data, **kwargs)
+        job_config_type(raw)
+        return raw
+
+
+def job_config_type(raw: dict[str, Any]) -> str:
+    """Validate a job config; return its job type. Raises ValidationError."""
+    if "rules" in raw:
+        ClassifyJobConfigSchema().load(raw)
+        return "classify"
+    if raw.get("job_name", "parse_raw_file_job") == "parse_raw_file_job":
+        ParseJobConfigSchema().load(raw)
+        return "parse"
+    raise ValidationError(
+        {"job_name": ["must be 'parse_raw_file_job', or give 'rules' to classify"]}
+    )
+
+
 class BatchCreateSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    job_config = fields.Dict(required=True)
+    job_config = JobConfigField(required=True)
     directory_id = fields.String(allow_none=True, validate=Length(min=1, max=64))
     item_ids = fields.List(
         fields.String(validate=Length(min=1, max=64)),
@@ -113,18 +159,9 @@ class BatchCreateSchema(Schema):
         if len(set(ids)) != len(ids):
             raise ValidationError("item_ids must not repeat an id", "item_ids")
 
-
-def load_job_config(raw: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """Tell a parse config from a classify config and validate it; return (job_type, config)."""
-    if "rules" in raw:
-        ClassifyJobConfigSchema().load(raw)
-        return "classify", raw
-    if raw.get("job_name", "parse_raw_file_job") == "parse_raw_file_job":
-        ParseJobConfigSchema().load(raw)
-        return "parse", raw
-    raise ValidationError(
-        {"job_name": ["must be 'parse_raw_file_job', or give 'rules' to classify"]}
-    )
+    @post_load
+    def _job_type(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        return {**data, "job_type": job_config_type(data["job_config"])}
 
 
 class BatchListQuery(OffsetQuery):
@@ -229,3 +266,20 @@ class ProcessingResultsSchema(Schema):
     item_id = fields.String()
     item_name = fields.String()
     processing_results = fields.List(fields.Nested(ProcessingResultSchema))
+
+
+# The routes beyond the peers' API: results export, progress events, retry.
+RESULT_FORMATS = ["jsonl", "zip"]
+
+
+class ResultsQuery(ProjectQuery):
+    format = fields.String(load_default="jsonl", validate=OneOf(RESULT_FORMATS))
+
+
+class EventsQuery(ProjectQuery):
+    # Seconds between looks at the job; each look is one small GROUP BY on its items.
+    interval = fields.Float(load_default=1.0, validate=Range(min=0.2, max=30))
+
+
+class RetryJobSchema(BatchJobSchema):
+    retry_of = fields.String(allow_none=True)

@@ -7,6 +7,7 @@ from typing import Any
 from marshmallow import EXCLUDE, Schema, fields, validates_schema
 from marshmallow.validate import Length, OneOf
 
+from batchsvc.engines.classify import DEFAULT_MODE, MODES
 from schemas.batch import (
     ClassifierRuleSchema,
     ClassifyParsingConfigurationSchema,
@@ -23,7 +24,7 @@ class ClassifierJobCreateSchema(Schema):
     file_ids = fields.List(fields.String(validate=Length(min=1, max=64)), required=True,
                            validate=Length(min=1, max=10_000))
     rules = fields.List(fields.Nested(ClassifierRuleSchema), required=True)
-    mode = fields.String(load_default="FAST", validate=OneOf(["FAST", "MULTIMODAL"]))
+    mode = fields.String(load_default=DEFAULT_MODE, validate=OneOf(MODES))
     parsing_configuration = fields.Nested(ClassifyParsingConfigurationSchema, allow_none=True)
     webhook_configurations = fields.List(fields.Nested(WebhookConfigurationSchema),
                                          allow_none=True)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from batchsvc.messaging import DELIVER_WEBHOOK, send
 from batchsvc.settings import get_settings
 from batchsvc.webhooks.delivery import deliver
-from tasks.app import celery_app, send
+from tasks.app import celery_app
 
 # Retries due within this are sent with a countdown; later ones are left to the sweeper,
 # which re-sends due deliveries: a Redis broker would redeliver a message held longer than
@@ -14,10 +15,10 @@ MAX_COUNTDOWN_SECONDS = 600
 _LIMIT = get_settings().webhook_timeout_seconds + 30
 
 
-@celery_app.task(name="batchsvc.deliver_webhook", ignore_result=True,
+@celery_app.task(name=DELIVER_WEBHOOK, ignore_result=True,
                  soft_time_limit=_LIMIT, time_limit=_LIMIT + 10)
 def deliver_webhook(delivery_id: str) -> str:
     result = deliver(delivery_id)
     if result.retry_in is not None and result.retry_in <= MAX_COUNTDOWN_SECONDS:
-        send("batchsvc.deliver_webhook", delivery_id, countdown=result.retry_in)
+        send(DELIVER_WEBHOOK, delivery_id, countdown=result.retry_in)
     return result.state

@@ -26,8 +26,8 @@ def use_settings(settings: Settings) -> Iterator[Settings]:
     """Make ``settings`` the process-wide settings for the API, services and task sending."""
     from batchsvc.api import auth
     from batchsvc.db import reset_engine
+    from batchsvc.messaging import reconfigure
     from batchsvc.migrate import upgrade
-    from tasks.app import reconfigure
 
     set_settings(settings)
     reset_engine()
@@ -42,10 +42,10 @@ def use_settings(settings: Settings) -> Iterator[Settings]:
 
 
 def new_key(project: str = "default") -> str:
-    from batchsvc.db import session_scope
     from batchsvc.services.auth import create_api_key
+    from batchsvc.uow import unit_of_work
 
-    with session_scope() as session:
+    with unit_of_work() as session:
         return create_api_key(session, project)
 
 
@@ -152,6 +152,20 @@ def sqlite_settings(tmp_path: Path) -> Iterator[Settings]:
 def pg_settings(pg_url: str, tmp_path: Path) -> Iterator[Settings]:
     with use_settings(base_settings(tmp_path, database_url=pg_url)) as settings:
         yield settings
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db(request: pytest.FixtureRequest) -> Iterator[Settings]:
+    """The test once on SQLite (embedded) and once on Postgres (cluster)."""
+    yield request.getfixturevalue(f"{'pg' if request.param == 'postgres' else 'sqlite'}"
+                                  "_settings")
+
+
+def batch_body(body: dict[str, Any]) -> dict[str, Any]:
+    """A create-batch request body as the API hands it to the service (schema-loaded)."""
+    from schemas.batch import BatchCreateSchema
+
+    return BatchCreateSchema().load(body)
 
 
 def with_overrides(settings: Settings, **kw: Any) -> Settings:

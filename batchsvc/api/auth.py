@@ -6,9 +6,9 @@ import time
 
 from flask import abort, g, request
 
-from batchsvc.db import session_scope
 from batchsvc.models import Project
 from batchsvc.services.auth import authenticate
+from batchsvc.uow import unit_of_work
 
 _CACHE_SECONDS = 30.0
 _cache: dict[str, tuple[float, str | None]] = {}
@@ -19,7 +19,7 @@ def _project_for(key: str) -> str | None:
     now = time.monotonic()
     if hit and now - hit[0] < _CACHE_SECONDS:
         return hit[1]
-    with session_scope() as session:
+    with unit_of_work() as session:
         project = authenticate(session, key)
     if len(_cache) > 10_000:
         _cache.clear()
@@ -37,7 +37,7 @@ def require_key() -> None:
         abort(401, description="invalid API key")
     wanted = request.args.get("project_id")
     if wanted and wanted != project:
-        with session_scope() as session:
+        with unit_of_work() as session:
             named = session.get(Project, project)
             if named is None or wanted != named.name:
                 abort(403, description=f"this API key does not belong to project {wanted}")

@@ -7,11 +7,13 @@ from typing import Any
 from flask import Blueprint, request
 from sqlalchemy.exc import IntegrityError
 
-from batchsvc.api.common import dump, json_body, load, project_id, query_args, unit_of_work
+from batchsvc.api.common import dump, json_body, load, project_id, query_args
+from batchsvc.errors import Invalid
 from batchsvc.services import batches as service
-from batchsvc.services.errors import Invalid
+from batchsvc.services import retry as retry_service
+from batchsvc.states import JobStatus
+from batchsvc.uow import unit_of_work
 from schemas import batch as s
-from tasks.app import send_or_defer
 
 bp = Blueprint("batches", __name__, url_prefix="/api/v1/beta/batch-processing")
 
@@ -23,22 +25,19 @@ def create():
     if key is not None and not 1 <= len(key) <= 255:
         raise Invalid(["header", "Idempotency-Key"], "must be 1 to 255 characters")
     try:
-        job, created, view = _create(data, key)
+        view = _create(data, key)
     except IntegrityError:
         if not key:
             raise
         # A concurrent request with the same key committed first: answer as it was answered.
-        job, created, view = _create(data, key)
-    if created:
-        # Commit, then enqueue: the dispatch task never races the rows it reads.
-        send_or_defer("batchsvc.dispatch_job", job.id)
+        view = _create(data, key)
     return dump(s.BatchJobSchema(), view), 200
 
 
-def _create(data: dict[str, Any], key: str | None) -> tuple[Any, bool, dict[str, Any]]:
+def _create(data: dict[str, Any], key: str | None) -> dict[str, Any]:
     with unit_of_work() as session:
-        job, created = service.create_batch(session, project_id(), data, key)
-        return job, created, service.job_view(job)
+        job, _ = service.create_batch(session, project_id(), data, key)
+        return service.job_view(job)
 
 
 @bp.get("")
@@ -63,10 +62,8 @@ def cancel(job_id: str):
     with unit_of_work() as session:
         job = service.cancel_batch(session, project_id(), job_id, reason)
         view = service.fresh_view(session, job)
-    # Unmaterialised items of a directory job are written as cancelled by the dispatcher.
-    send_or_defer("batchsvc.dispatch_job", job_id)
     return dump(s.CancelResponseSchema(), {
-        "job_id": job_id, "status": "cancelled", "processed_items": view["processed_items"],
+        "job_id": job_id, "status": JobStatus.CANCELLED, "processed_items": view["processed_items"],
         "message": "job cancelled; pending items were cancelled, running items may finish"})
 
 
@@ -84,3 +81,12 @@ def processing_results(item_id: str):
     with unit_of_work() as session:
         return dump(s.ProcessingResultsSchema(), service.processing_results(
             session, project_id(), item_id, query.get("job_type")))
+
+
+@bp.post("/<job_id>/retry")
+def retry(job_id: str):
+    body = load(s.RetrySchema(), json_body(), "body")
+    with unit_of_work() as session:
+        job = retry_service.retry_job(session, project_id(), job_id, body["include_cancelled"])
+        view = service.job_view(job) | {"retry_of": job.retry_of}
+    return dump(s.RetryJobSchema(), view), 200

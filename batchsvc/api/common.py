@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from flask import g, request
 from marshmallow import Schema, ValidationError
-from sqlalchemy.orm import Session
 
-from batchsvc.db import session_scope
-from batchsvc.services.errors import Invalid
+from batchsvc.errors import Invalid
 from schemas.common import validation_detail
 
 
@@ -45,11 +41,12 @@ def query_args(schema: Schema) -> dict[str, Any]:
     return load(schema, raw, "query")
 
 
-@contextmanager
-def unit_of_work() -> Iterator[Session]:
-    with session_scope() as session:
-        yield session
-
-
 def dump(schema: Schema, data: Any) -> Any:
     return schema.dump(data)
+
+
+def upload_name(filename: str | None) -> str:
+    """Keep the client's name for display, without path parts or control characters."""
+    name = (filename or "upload").replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if ch.isprintable()).strip() or "upload"
+    return name[:1024]

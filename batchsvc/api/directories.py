@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint, request
 
-from batchsvc.api.common import dump, json_body, load, project_id, query_args, unit_of_work
+from batchsvc.api.common import dump, json_body, load, project_id, query_args, upload_name
+from batchsvc.errors import Invalid
 from batchsvc.services import directories as service
-from batchsvc.services.errors import Invalid
+from batchsvc.uow import unit_of_work
 from schemas import directories as s
 
 bp = Blueprint("directories", __name__, url_prefix="/api/v1/beta/directories")
@@ -65,18 +66,11 @@ def upload(directory_id: str):
         raise Invalid(["body", "upload_file"], "a multipart file part named upload_file is "
                       "required")
     form = load(s.DirectoryFileUploadForm(), request.form.to_dict(), "body")
-    name = _safe_name(upload_file.filename)
+    name = upload_name(upload_file.filename)
     with unit_of_work() as session:
         row = service.upload_file(session, project_id(), directory_id, name,
                                   upload_file.stream, form)
         return dump(s.DirectoryFileSchema(), service.directory_file_view(row))
-
-
-def _safe_name(filename: str | None) -> str:
-    """Keep the client's name for display, without path parts or control characters."""
-    name = (filename or "upload").replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(ch for ch in name if ch.isprintable()).strip() or "upload"
-    return name[:1024]
 
 
 @bp.get("/<directory_id>/files")

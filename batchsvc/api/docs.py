@@ -18,7 +18,6 @@ from marshmallow import Schema
 from schemas import batch as b
 from schemas import classifier as c
 from schemas import directories as d
-from schemas import extras as x
 from schemas import files as f
 from schemas.common import ErrorSchema, ProjectQuery
 
@@ -75,14 +74,14 @@ OPERATIONS: dict[str, Op] = {
     "batches.processing_results": Op("Every processing of one item (lineage)", BATCH,
                                      query=b.ProcessingResultsQuery,
                                      response=b.ProcessingResultsSchema),
-    "extras.retry": Op("Re-run a finished job's failed (and optionally cancelled) items as a "
+    "batches.retry": Op("Re-run a finished job's failed (and optionally cancelled) items as a "
                        "new job linked by retry_of", BATCH, body=b.RetrySchema,
-                       response=x.RetryJobSchema, errors=(409,)),
-    "extras.results": Op("Every item's result, streamed: JSONL, or a zip of markdown files "
+                       response=b.RetryJobSchema, errors=(409,)),
+    "exports.results": Op("Every item's result, streamed: JSONL, or a zip of markdown files "
                          "(parse) / classifications.jsonl (classify)", BATCH,
-                         query=x.ResultsQuery, response={NDJSON: TEXT, ZIP: BINARY}),
-    "extras.events": Op("Progress as server-sent events until the job ends", BATCH,
-                        query=x.EventsQuery, response={SSE: TEXT}),
+                         query=b.ResultsQuery, response={NDJSON: TEXT, ZIP: BINARY}),
+    "events.events": Op("Progress as server-sent events until the job ends", BATCH,
+                        query=b.EventsQuery, response={SSE: TEXT}),
     "directories.create": Op("Create a directory", DIRS, body=d.DirectoryCreateSchema,
                              response=d.DirectorySchema),
     "directories.list_directories": Op("List directories", DIRS, query=d.DirectoryListQuery,
@@ -123,15 +122,15 @@ OPERATIONS: dict[str, Op] = {
                                    "in": "query", "name": "expand", "required": False,
                                    "style": "form", "explode": True,
                                    "schema": {"type": "array", "items": {"type": "string"}}},)),
-    "results.create_classifier_job": Op("Classify files by rules", RESULTS,
+    "classifier.create_classifier_job": Op("Classify files by rules", RESULTS,
                                         body=c.ClassifierJobCreateSchema,
                                         response=c.ClassifyJobSchema),
-    "results.list_classifier_jobs": Op("List classifier jobs", RESULTS,
+    "classifier.list_classifier_jobs": Op("List classifier jobs", RESULTS,
                                        query=c.ClassifierJobListQuery,
                                        response=c.ClassifierJobListSchema),
-    "results.get_classifier_job": Op("A classifier job", RESULTS,
+    "classifier.get_classifier_job": Op("A classifier job", RESULTS,
                                      response=c.ClassifyJobSchema),
-    "results.classifier_results": Op("A classifier job's per-file results", RESULTS,
+    "classifier.classifier_results": Op("A classifier job's per-file results", RESULTS,
                                      query=c.ClassifierResultsQuery,
                                      response=c.ClassifierResultsSchema),
     "webhooks.list_deliveries": Op("A job's webhook deliveries and their attempts", BATCH,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, request
 
-from batchsvc.api.common import dump, load, project_id, query_args, unit_of_work
-from batchsvc.api.directories import _safe_name
+from batchsvc.api.common import dump, load, project_id, query_args, upload_name
+from batchsvc.errors import Invalid
 from batchsvc.models import StoredFile
 from batchsvc.services import files as service
-from batchsvc.services.errors import Invalid
 from batchsvc.storage import get_storage
+from batchsvc.uow import unit_of_work
 from schemas import files as s
 from schemas.directories import PresignedUrlSchema
 
@@ -25,7 +25,7 @@ def create():
         raise Invalid(["body", "file"], "a multipart file part named file is required")
     form = load(s.FileCreateForm(), request.form.to_dict(), "body")
     with unit_of_work() as session:
-        row = service.store_upload(session, project_id(), _safe_name(upload.filename),
+        row = service.store_upload(session, project_id(), upload_name(upload.filename),
                                    upload.stream, purpose=form["purpose"],
                                    external_file_id=form.get("external_file_id"))
         return dump(s.FileSchema(), service.file_view(row))

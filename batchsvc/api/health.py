@@ -25,7 +25,7 @@ def readyz():
     except Exception as exc:  # noqa: BLE001 - readiness reports, it does not raise
         checks["database"] = f"unavailable: {type(exc).__name__}"
     try:
-        from tasks.app import celery_app
+        from batchsvc.messaging import celery_app
 
         with celery_app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=2)

@@ -1,4 +1,4 @@
-"""Engine results: ``GET /api/v2/parse/{job_id}`` and the classifier jobs API."""
+"""Engine results: ``GET /api/v2/parse/{job_id}``."""
 
 from __future__ import annotations
 
@@ -8,18 +8,18 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Blueprint, request
 
-from batchsvc.api.common import json_body, load, project_id, query_args, unit_of_work
-from batchsvc.models import BatchJob, ClassifierJob, JobItem, ProcessingResult
-from batchsvc.services import classifier as classifier_service
-from batchsvc.services.errors import NotFound
+from batchsvc.api.common import project_id
+from batchsvc.errors import NotFound
+from batchsvc.models import BatchJob, JobItem, ProcessingResult
+from batchsvc.states import ItemStatus
 from batchsvc.storage import get_storage
-from schemas import classifier as s
-from tasks.app import send_or_defer
+from batchsvc.uow import unit_of_work
 
 bp = Blueprint("results", __name__)
 
-PARSE_STATUS = {"pending": "PENDING", "processing": "RUNNING", "completed": "COMPLETED",
-                "skipped": "COMPLETED", "failed": "FAILED", "cancelled": "CANCELLED"}
+PARSE_STATUS: dict[str, str] = {ItemStatus.PENDING: "PENDING", ItemStatus.PROCESSING: "RUNNING",
+                ItemStatus.COMPLETED: "COMPLETED", ItemStatus.SKIPPED: "COMPLETED",
+                ItemStatus.FAILED: "FAILED", ItemStatus.CANCELLED: "CANCELLED"}
 
 
 @bp.get("/api/v2/parse/<job_id>")
@@ -45,45 +45,3 @@ def parse_result(job_id: str):
 
 def _iso(job: dict[str, Any]) -> dict[str, Any]:
     return {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in job.items()}
-
-
-@bp.post("/api/v1/classifier/jobs")
-def create_classifier_job():
-    data = load(s.ClassifierJobCreateSchema(), json_body(), "body")
-    with unit_of_work() as session:
-        job, batch_id = classifier_service.create_job(session, project_id(), data)
-        view = classifier_service.job_view(session, job)
-    # Committed first; a broker outage leaves the job pending for the sweeper to dispatch.
-    send_or_defer("batchsvc.dispatch_job", batch_id)
-    return s.ClassifyJobSchema().dump(view)
-
-
-@bp.get("/api/v1/classifier/jobs")
-def list_classifier_jobs():
-    query = query_args(s.ClassifierJobListQuery())
-    with unit_of_work() as session:
-        return s.ClassifierJobListSchema().dump(
-            classifier_service.list_jobs(session, project_id(), query))
-
-
-@bp.get("/api/v1/classifier/jobs/<job_id>")
-def get_classifier_job(job_id: str):
-    with unit_of_work() as session:
-        job = _classifier_job(session, job_id)
-        return s.ClassifyJobSchema().dump(classifier_service.job_view(session, job))
-
-
-@bp.get("/api/v1/classifier/jobs/<job_id>/results")
-def classifier_results(job_id: str):
-    query = query_args(s.ClassifierResultsQuery())
-    with unit_of_work() as session:
-        job = _classifier_job(session, job_id)
-        return s.ClassifierResultsSchema().dump(
-            classifier_service.results(session, job, query))
-
-
-def _classifier_job(session, job_id: str) -> ClassifierJob:  # type: ignore[no-untyped-def]
-    job = session.get(ClassifierJob, job_id)
-    if job is None or job.project_id != project_id():
-        raise NotFound(f"classifier job {job_id} not found")
-    return job

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from batchsvc.api.common import dump, project_id, query_args, unit_of_work
-from batchsvc.webhooks import deliveries as service
+from batchsvc.api.common import dump, project_id, query_args
+from batchsvc.services import deliveries as service
+from batchsvc.uow import unit_of_work
 from schemas import webhooks as s
 
 bp = Blueprint("webhooks", __name__, url_prefix="/api/v1/beta/batch-processing")

@@ -1,20 +1,20 @@
-"""Batch jobs: create, read, list, cancel. Creation commits rows; the caller enqueues after."""
+"""Batch jobs: create, read, list, cancel. The unit of work sends the dispatch after commit."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from marshmallow import ValidationError
 from sqlalchemy.orm import Session
 
+from batchsvc.engines.classify import DEFAULT_MODE
+from batchsvc.errors import Conflict, Invalid, NotFound
+from batchsvc.messaging import DISPATCH_JOB
 from batchsvc.models import (
     BatchJob,
     ClassifierJob,
-    CountMark,
     DirectoryFile,
     IdempotencyKey,
     JobItem,
@@ -23,23 +23,28 @@ from batchsvc.models import (
     new_id,
     utcnow,
 )
+from batchsvc.secrets import encrypt, split_secrets
+from batchsvc.services import counts
 from batchsvc.services import directories as directory_service
-from batchsvc.services.errors import Conflict, Invalid, NotFound
-from batchsvc.services.secrets import encrypt, split_secrets
+from batchsvc.services.pipeline import insert_items
 from batchsvc.settings import get_settings
+from batchsvc.states import ITEM_COUNTERS, JOB_TERMINAL, ItemStatus, JobStatus
+from batchsvc.uow import unit_of
 from batchsvc.webhooks.outbox import record_event
 from batchsvc.webhooks.validation import validate_targets
-from schemas.batch import load_job_config
-from schemas.common import validation_detail
 
-TERMINAL_JOB = ("completed", "failed", "cancelled")
-TERMINAL_ITEM = ("completed", "failed", "skipped", "cancelled")
 # Options that change where results go or who hears of them, not what is computed.
 NON_SEMANTIC = {
     "webhook_url", "webhook_configurations", "invalidate_cache", "do_not_cache", "priority",
     "custom_metadata", "job_timeout_in_seconds", "job_timeout_extra_time_per_page_in_seconds",
     "output_s3_path_prefix", "output_s3_region", "output_bucket", "resource_info",
 }
+
+
+def is_cacheable(config: dict[str, Any]) -> bool:
+    """May reuse earlier results and be reused: neither invalidate_cache nor do_not_cache."""
+    params = config.get("parameters") or {}
+    return not (params.get("invalidate_cache") or params.get("do_not_cache"))
 
 
 def parameters_hash(job_type: str, config: dict[str, Any]) -> str:
@@ -96,13 +101,8 @@ def create_batch(
     existing = _check_idempotency(session, project_id, idempotency_key, body_hash)
     if existing is not None:
         return existing, False
-    try:
-        job_type, raw_config = load_job_config(data["job_config"])
-    except ValidationError as exc:
-        detail = validation_detail(exc, "body")
-        for entry in detail:
-            entry["loc"].insert(1, "job_config")
-        raise Invalid.many(detail) from exc
+    # The schema validated the config (schemas.batch.JobConfigField) and told its type.
+    job_type, raw_config = data["job_type"], data["job_config"]
     validate_targets(raw_config, ["body", "job_config"])
     items = None
     if not data.get("directory_id"):
@@ -122,20 +122,23 @@ def new_job(
     session: Session, project_id: str, job_type: str, raw_config: dict[str, Any], *,
     items: list[tuple[str, str, str]] | None = None, directory_id: str | None = None,
     page_size: int | None = None, threshold: int | None = None,
-    classifier_job_id: str | None = None,
+    classifier_job_id: str | None = None, retry_of: str | None = None,
 ) -> BatchJob:
     """Insert a job over a directory (items materialised later) or over resolved items."""
     settings = get_settings()
     config, secret_values = split_secrets(raw_config)
     page_size = page_size or settings.default_page_size
+    cacheable = is_cacheable(raw_config)
     job = BatchJob(
-        id=new_id("bjb-"), project_id=project_id, job_type=job_type, status="pending",
+        id=new_id("bjb-"), project_id=project_id, job_type=job_type, status=JobStatus.PENDING,
         job_config=config, secrets=encrypt(secret_values),
         parameters_hash=parameters_hash(job_type, raw_config), page_size=page_size,
-        continue_as_new_threshold=threshold or page_size,
+        continue_as_new_threshold=threshold or page_size, cacheable=cacheable,
+        # A retry re-runs its items even where an identical file was processed before.
+        reuses_results=cacheable and retry_of is None, retry_of=retry_of,
     )
     if job_type == "classify":
-        job.classifier_job_id = classifier_job_id or _create_classifier_job(
+        job.classifier_job_id = classifier_job_id or create_classifier_job(
             session, project_id, config, job.id)
         config["id"] = job.classifier_job_id
     if directory_id:
@@ -153,27 +156,13 @@ def new_job(
         session.flush()
         insert_items(session, job, items, start=0)
     session.flush()
-    record_event(session, job, "pending")
+    record_event(session, job, JobStatus.PENDING)
+    # After the commit: the dispatcher never races the rows it reads.
+    unit_of(session).send(DISPATCH_JOB, job.id)
     return job
 
 
-def insert_items(
-    session: Session, job: BatchJob, items: list[tuple[str, str, str]], start: int,
-    status: str = "pending", lease_until: datetime | None = None,
-) -> None:
-    if not items:
-        return
-    now = utcnow()
-    session.execute(sa.insert(JobItem), [
-        {"job_id": job.id, "project_id": job.project_id, "position": start + n,
-         "item_id": item_id, "file_id": file_id, "item_name": name, "status": status,
-         "result_job_id": new_id(), "updated_at": now, "lease_until": lease_until,
-         "completed_at": now if status == "cancelled" else None}
-        for n, (item_id, file_id, name) in enumerate(items)
-    ])
-
-
-def _create_classifier_job(
+def create_classifier_job(
     session: Session, project_id: str, config: dict[str, Any], batch_job_id: str | None
 ) -> str:
     wanted = config.get("id")
@@ -181,7 +170,7 @@ def _create_classifier_job(
         raise Invalid(["body", "job_config", "id"], f"classifier job id {wanted} is in use")
     row = ClassifierJob(
         id=wanted or new_id(), project_id=project_id, batch_job_id=batch_job_id,
-        rules=config["rules"], mode=config.get("mode") or "FAST",
+        rules=config["rules"], mode=config.get("mode") or DEFAULT_MODE,
         parsing_configuration=config.get("parsing_configuration"),
         user_id=config.get("user_id"),
     )
@@ -196,55 +185,14 @@ def get_job(session: Session, project_id: str, job_id: str) -> BatchJob:
     return job
 
 
-def item_counts(session: Session, job_id: str, start: int = 0,
-                stop: int | None = None) -> dict[str, int]:
-    """Items by status, of the whole job or of positions [start, stop)."""
-    stmt = sa.select(JobItem.status, sa.func.count()).where(JobItem.job_id == job_id)
-    if start:
-        stmt = stmt.where(JobItem.position >= start)
-    if stop is not None:
-        stmt = stmt.where(JobItem.position < stop)
-    rows = session.execute(stmt.group_by(JobItem.status)).all()
-    return {status: count for status, count in rows}
-
-
-def cached_counts(job: BatchJob) -> dict[str, int]:
-    return {"completed": job.processed_items or 0, "failed": job.failed_items or 0,
-            "skipped": job.skipped_items or 0, "cancelled": job.cancelled_items or 0}
-
-
-def live_counts(session: Session, job: BatchJob) -> dict[str, int]:
-    """Exact item counts by status without a pass over the whole job.
-
-    Items before ``counted_position`` are terminal and already in the cached counts; items at
-    or after the published pages of a running job were never sent, so are pending; only the
-    window between (the pages in flight) is grouped."""
-    counts = cached_counts(job)
-    end = job.materialized_items
-    if job.status not in TERMINAL_JOB:
-        end = min(end, job.pages_published * job.page_size)
-    start = min(job.counted_position or 0, job.materialized_items)
-    if end > start:
-        for status, count in item_counts(session, job.id, start, end).items():
-            counts[status] = counts.get(status, 0) + count
-    unsent = job.materialized_items - max(end, start)
-    if unsent > 0:
-        counts["pending"] = counts.get("pending", 0) + unsent
-    return counts
-
-
-def job_view(job: BatchJob, counts: dict[str, int] | None = None) -> dict[str, Any]:
-    if counts is not None:
-        processed, failed = counts.get("completed", 0), counts.get("failed", 0)
-        skipped, cancelled = counts.get("skipped", 0), counts.get("cancelled", 0)
-    else:
-        processed, failed = job.processed_items, job.failed_items
-        skipped, cancelled = job.skipped_items, job.cancelled_items
+def job_view(job: BatchJob, by_status: dict[str, int] | None = None) -> dict[str, Any]:
+    """The job as the API shows it; ``by_status``: item counts (else the cached counters)."""
+    by_status = counts.cached_counts(job) if by_status is None else by_status
     return {
         "id": job.id, "job_type": job.job_type, "project_id": job.project_id,
         "status": job.status, "total_items": job.total_items, "directory_id": job.directory_id,
-        "processed_items": processed, "failed_items": failed, "skipped_items": skipped,
-        "cancelled_items": cancelled, "error_message": job.error_message,
+        **{column: by_status.get(status, 0) for status, column in ITEM_COUNTERS.items()},
+        "error_message": job.error_message,
         "created_at": job.created_at, "updated_at": job.updated_at,
         "started_at": job.started_at, "completed_at": job.completed_at,
         "effective_at": job.created_at, "job_record_id": job.id, "workflow_id": job.id,
@@ -252,19 +200,16 @@ def job_view(job: BatchJob, counts: dict[str, int] | None = None) -> dict[str, A
 
 
 def fresh_view(session: Session, job: BatchJob) -> dict[str, Any]:
-    """Exact counts while a job is live (see live_counts); cached once it has ended."""
-    if job.status in TERMINAL_JOB and job.completed_at is not None:
+    """Exact counts while a job is live (see counts.live_counts); cached once it has ended."""
+    if job.status in JOB_TERMINAL and job.completed_at is not None:
         return job_view(job)
-    return job_view(job, live_counts(session, job))
+    return job_view(job, counts.live_counts(session, job))
 
 
 def progress(view: dict[str, Any]) -> float:
-    total = view["total_items"]
-    if not total:
-        return 100.0 if view["status"] in TERMINAL_JOB else 0.0
-    done = (view["processed_items"] + view["failed_items"] + view["skipped_items"]
-            + view.get("cancelled_items", 0))
-    return round(100.0 * min(done, total) / total, 2)
+    by_status: dict[str, Any] = {status: view.get(column, 0)
+                                 for status, column in ITEM_COUNTERS.items()}
+    return counts.progress(by_status, view["total_items"], view["status"] in JOB_TERMINAL)
 
 
 def list_batches(session: Session, project_id: str, query: dict[str, Any]) -> dict[str, Any]:
@@ -285,16 +230,19 @@ def cancel_batch(
     # Lock the row so a finishing page callback and the cancel do not interleave.
     session.execute(sa.select(BatchJob.id).where(BatchJob.id == job_id).with_for_update())
     session.refresh(job)
-    if job.status in TERMINAL_JOB:
+    if job.status in JOB_TERMINAL:
         raise Conflict(f"batch job {job_id} is already {job.status}")
     now = utcnow()
     session.execute(
-        sa.update(JobItem).where(JobItem.job_id == job_id, JobItem.status == "pending")
-        .values(status="cancelled", completed_at=now, lease_until=None, updated_at=now)
+        sa.update(JobItem).where(JobItem.job_id == job_id, JobItem.status == ItemStatus.PENDING)
+        .values(status=ItemStatus.CANCELLED, completed_at=now, lease_until=None,
+                updated_at=now)
     )
-    job.status, job.cancel_reason, job.updated_at = "cancelled", reason, now
+    job.status, job.cancel_reason, job.updated_at = JobStatus.CANCELLED, reason, now
     job.error_message = f"cancelled: {reason}" if reason else "cancelled"
-    record_event(session, job, "cancelled")
+    record_event(session, job, JobStatus.CANCELLED)
+    # Unmaterialised items of a directory job are written as cancelled by the dispatcher.
+    unit_of(session).send(DISPATCH_JOB, job.id)
     return job
 
 
@@ -309,25 +257,6 @@ def item_view(item: JobItem, job_type: str) -> dict[str, Any]:
     }
 
 
-def _scan_start(session: Session, job: BatchJob, status: str, offset: int) -> tuple[int, int]:
-    """(position, items of ``status`` before it) to start a filtered listing's scan from.
-
-    Every item before the counted prefix is terminal, so an open status starts at its end;
-    a terminal status starts at the last count mark (or the prefix's end) holding at most
-    ``offset`` such items: a skip of about a page instead of up to the whole job."""
-    counted = job.counted_position or 0
-    if status not in TERMINAL_ITEM:
-        return counted, 0
-    before = cached_counts(job).get(status, 0)
-    if offset >= before:
-        return counted, before
-    column = getattr(CountMark, status)
-    mark = session.execute(
-        sa.select(CountMark.position, column).where(CountMark.job_id == job.id, column <= offset)
-        .order_by(CountMark.position.desc()).limit(1)).first()
-    return (mark[0], mark[1]) if mark else (0, 0)
-
-
 def list_job_items(
     session: Session, project_id: str, job_id: str, query: dict[str, Any]
 ) -> dict[str, Any]:
@@ -337,13 +266,12 @@ def list_job_items(
     if status:
         # The scan starts at the last count mark below the offset and skips the rest in the
         # (job_id, status, position) index alone; only the page's rows are read from the table.
-        start, before = _scan_start(session, job, status, offset)
+        start, before = counts.scan_start(session, job, status, offset)
         positions = sa.select(JobItem.position).where(
             JobItem.job_id == job_id, JobItem.status == status, JobItem.position >= start
         ).order_by(JobItem.position).offset(offset - before).limit(limit)
         stmt = stmt.where(JobItem.position.in_(positions))
-        total = live_counts(session, job).get(status, 0) if job.completed_at is None \
-            else cached_counts(job).get(status, 0)
+        total = counts.status_total(session, job, status)
     else:
         # Positions are 0..n-1 without gaps, so an offset is a position: no rows skipped.
         stmt = stmt.where(JobItem.position >= offset, JobItem.position < offset + limit)

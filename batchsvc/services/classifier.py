@@ -7,15 +7,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from batchsvc.engines.classify import DEFAULT_MODE
+from batchsvc.errors import Invalid
 from batchsvc.models import BatchJob, ClassifierJob, JobItem, ProcessingResult, StoredFile
-from batchsvc.services.batches import _create_classifier_job, new_job
-from batchsvc.services.errors import Invalid
+from batchsvc.services.batches import create_classifier_job, new_job
 from batchsvc.services.paging import decode_token, encode_token
+from batchsvc.states import ItemStatus, JobStatus
 from batchsvc.webhooks.validation import validate_targets
 
 
-def create_job(session: Session, project_id: str, data: dict[str, Any]) -> tuple[
-        ClassifierJob, str]:
+def create_job(session: Session, project_id: str, data: dict[str, Any]) -> ClassifierJob:
     ids = data["file_ids"]
     if len(set(ids)) != len(ids):
         raise Invalid(["body", "file_ids"], "file_ids must not repeat an id")
@@ -25,27 +26,27 @@ def create_job(session: Session, project_id: str, data: dict[str, Any]) -> tuple
     for index, file_id in enumerate(ids):
         if file_id not in names:
             raise Invalid(["body", "file_ids", index], f"no file {file_id} in this project")
-    config = {"rules": data["rules"], "mode": data.get("mode") or "FAST",
+    config = {"rules": data["rules"], "mode": data.get("mode") or DEFAULT_MODE,
               "parsing_configuration": data.get("parsing_configuration"),
               "webhook_configurations": data.get("webhook_configurations")}
     validate_targets(config, ["body"])
-    classifier_id = _create_classifier_job(session, project_id, config, None)
+    classifier_id = create_classifier_job(session, project_id, config, None)
     job = new_job(session, project_id, "classify", config,
                   items=[(i, i, names[i]) for i in ids], classifier_job_id=classifier_id)
     row = session.get(ClassifierJob, classifier_id)
     assert row is not None
     row.batch_job_id = job.id
-    return row, job.id
+    return row
 
 
 def _status(batch: BatchJob | None) -> str:
     if batch is None:
         return "PENDING"
-    if batch.status == "cancelled":
+    if batch.status == JobStatus.CANCELLED:
         return "CANCELLED"
-    if batch.status == "failed":
+    if batch.status == JobStatus.FAILED:
         return "ERROR"
-    if batch.status == "completed":
+    if batch.status == JobStatus.COMPLETED:
         return "PARTIAL_SUCCESS" if batch.failed_items else "SUCCESS"
     return "PENDING"
 
@@ -88,7 +89,7 @@ def results(session: Session, job: ClassifierJob, query: dict[str, Any]) -> dict
         if output and "confidence" in output:
             result = {"type": output.get("type"), "confidence": output["confidence"],
                       "reasoning": output.get("reasoning", "")}
-        elif item.status == "failed":
+        elif item.status == ItemStatus.FAILED:
             result = {"type": None, "confidence": 0.0,
                       "reasoning": f"not classified: {item.error_message}"}
         items.append({"id": item.result_job_id, "classify_job_id": job.id,

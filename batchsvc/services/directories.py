@@ -8,9 +8,9 @@ from typing import IO, Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from batchsvc.errors import Conflict, Invalid, NotFound
 from batchsvc.models import Directory, DirectoryFile, utcnow
 from batchsvc.services import files as file_service
-from batchsvc.services.errors import Conflict, Invalid, NotFound
 from batchsvc.services.paging import decode_token, encode_token
 
 

@@ -12,45 +12,22 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from batchsvc import storage as storage_mod
+from batchsvc.engines.parse.detect import SNIFF_BYTES, sniff
+from batchsvc.errors import NotFound, TooLarge
 from batchsvc.models import StoredFile, new_id, utcnow
-from batchsvc.services.errors import NotFound, TooLarge
+from batchsvc.secrets import derived_key
 from batchsvc.services.paging import decode_token, encode_token
-from batchsvc.services.secrets import _fernet
 from batchsvc.settings import get_settings
 
-SNIFF_BYTES = 8192
-# Formats recognised by their leading bytes above; a name alone never makes a file one.
-MAGIC_KINDS = {"pdf", "png", "jpg", "jpeg", "tif", "tiff", "gif", "bmp", "webp", "docx",
-               "pptx", "xlsx", "zip"}
+# file_type as LlamaCloud names it: the usual extension of the sniffed format.
+_EXTENSIONS = {"text": "txt", "markdown": "md", "ole": "doc"}
 
 
-def sniff_type(head: bytes, name: str) -> str:
-    """Detect a file's type from its first bytes; the name is only a last resort."""
-    if head.startswith(b"%PDF"):
-        return "pdf"
-    if head.startswith(b"\x89PNG"):
-        return "png"
-    if head.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if head[:4] in (b"II*\x00", b"MM\x00*"):
-        return "tiff"
-    if head.startswith(b"PK\x03\x04"):
-        for marker, kind in ((b"word/", "docx"), (b"ppt/", "pptx"), (b"xl/", "xlsx")):
-            if marker in head:
-                return kind
-        return name.rsplit(".", 1)[-1].lower() if "." in name else "zip"
-    stripped = head.lstrip()[:200].lower()
-    if stripped.startswith((b"<!doctype html", b"<html")) or b"<body" in stripped:
-        return "html"
-    if stripped.startswith(b"<?xml"):
-        return "xml"
-    if stripped.startswith((b"{", b"[")):
-        return "json"
-    ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
-    if ext in MAGIC_KINDS:
-        # The name claims a format whose signature the bytes lack: believe the bytes.
-        return "bin" if b"\x00" in head else "txt"
-    return ext or "txt"
+def file_type(head: bytes, name: str) -> str:
+    """The file's type from its first bytes (engines.parse.detect.sniff; the name only tells
+    apart formats the bytes cannot)."""
+    kind = sniff(head, name)
+    return _EXTENSIONS.get(kind, kind)
 
 
 class _Sniffer:
@@ -81,7 +58,7 @@ def store_upload(
         raise TooLarge(f"upload_file is larger than the limit of {exc.limit} bytes") from exc
     row = StoredFile(
         id=file_id, project_id=project_id, name=name, size=size, sha256=digest,
-        storage_key=key, content_type=sniff_type(sniffer.head, name), purpose=purpose,
+        storage_key=key, content_type=file_type(sniffer.head, name), purpose=purpose,
         external_file_id=external_file_id,
     )
     session.add(row)
@@ -130,7 +107,7 @@ def file_view(row: StoredFile) -> dict[str, Any]:
 
 def _sign(file_id: str, expires: int) -> str:
     # Derive the URL key from the server key so a leaked URL cannot be re-signed.
-    key = hashlib.sha256(b"download:" + _fernet()._signing_key).digest()  # noqa: SLF001
+    key = derived_key(b"download")
     return hmac.new(key, f"{file_id}:{expires}".encode(), hashlib.sha256).hexdigest()
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-from batchsvc.services.errors import Invalid
+from batchsvc.errors import Invalid
 
 
 def encode_token(position: int) -> str:

@@ -22,10 +22,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from batchsvc.db import session_scope
+from batchsvc.messaging import DELIVER_WEBHOOK
 from batchsvc.models import BatchJob, WebhookAttempt, WebhookDelivery, utcnow
-from batchsvc.services.secrets import REDACTED, decrypt, restore
+from batchsvc.secrets import REDACTED, decrypt, restore
 from batchsvc.settings import Settings, get_settings
+from batchsvc.states import DeliveryStatus
+from batchsvc.uow import unit_of, unit_of_work
 from batchsvc.webhooks import sender
 from batchsvc.webhooks.outbox import event_rank, webhook_targets
 from batchsvc.webhooks.signing import custom_headers, render_body, request_headers
@@ -69,7 +71,7 @@ def _claim(session: Session, delivery_id: str, settings: Settings) -> _Prepared 
     lease = now + timedelta(seconds=settings.webhook_timeout_seconds + 30)
     claimed = session.execute(
         sa.update(WebhookDelivery)
-        .where(WebhookDelivery.id == delivery_id, WebhookDelivery.status == "pending",
+        .where(WebhookDelivery.id == delivery_id, WebhookDelivery.status == DeliveryStatus.PENDING,
                sa.or_(WebhookDelivery.next_attempt_at.is_(None),
                       WebhookDelivery.next_attempt_at <= now + DUE_SLACK))
         .values(next_attempt_at=lease)
@@ -82,23 +84,23 @@ def _claim(session: Session, delivery_id: str, settings: Settings) -> _Prepared 
     assert delivery is not None
     earlier = session.scalars(sa.select(WebhookDelivery.event_type).where(
         _siblings(delivery.job_id, delivery.config_index),
-        WebhookDelivery.status.in_(("pending", "waiting")),
+        WebhookDelivery.status.in_((DeliveryStatus.PENDING, DeliveryStatus.WAITING)),
         WebhookDelivery.id != delivery.id)).all()
     if any(event_rank(e) < event_rank(delivery.event_type) for e in earlier):
-        delivery.status, delivery.next_attempt_at = "waiting", None
-        return Result("waiting")
+        delivery.status, delivery.next_attempt_at = DeliveryStatus.WAITING, None
+        return Result(DeliveryStatus.WAITING)
     job = session.get(BatchJob, delivery.job_id)
     config = _config(job, delivery.config_index)
     if config is None:
-        _finish(session, delivery, "failed",
+        _finish(session, delivery, DeliveryStatus.FAILED,
                 "the job or its webhook configuration no longer exists")
-        return Result("failed")
+        return Result(DeliveryStatus.FAILED)
     secret = config.get("webhook_signing_secret") or None
     extra = config.get("webhook_headers")
     if secret == REDACTED or extra == REDACTED:
-        _finish(session, delivery, "failed", "the signing secret or headers cannot be "
+        _finish(session, delivery, DeliveryStatus.FAILED, "the signing secret or headers cannot be "
                 "decrypted: was BATCHSVC_SECRET_KEY changed?")
-        return Result("failed")
+        return Result(DeliveryStatus.FAILED)
     attempt = delivery.attempts + 1
     body = render_body(delivery.payload, config.get("webhook_output_format"))
     headers = request_headers(
@@ -128,22 +130,24 @@ def _finish(session: Session, delivery: WebhookDelivery, status: str, error: str
     delivery.status, delivery.next_attempt_at = status, None
     if error is not None:
         delivery.last_error = error
-    if status == "delivered":
+    if status == DeliveryStatus.DELIVERED:
         delivery.delivered_at = utcnow()
     others = sa.and_(_siblings(delivery.job_id, delivery.config_index),
                      WebhookDelivery.id != delivery.id,
-                     WebhookDelivery.status.in_(("pending", "waiting")))
-    if status == "gone":
+                     WebhookDelivery.status.in_((DeliveryStatus.PENDING, DeliveryStatus.WAITING)))
+    if status == DeliveryStatus.GONE:
         session.execute(sa.update(WebhookDelivery).where(others).values(
-            status="gone", next_attempt_at=None,
+            status=DeliveryStatus.GONE, next_attempt_at=None,
             last_error=f"not sent: the receiver answered 410 Gone to {delivery.id}")
             .execution_options(synchronize_session=False))
         return
     woken = session.scalars(
-        sa.update(WebhookDelivery).where(others, WebhookDelivery.status == "waiting")
-        .values(status="pending", next_attempt_at=None).returning(WebhookDelivery.id)
+        sa.update(WebhookDelivery).where(others, WebhookDelivery.status == DeliveryStatus.WAITING)
+        .values(status=DeliveryStatus.PENDING, next_attempt_at=None).returning(WebhookDelivery.id)
         .execution_options(synchronize_session=False)).all()
-    session.info.setdefault("outbox", []).extend(woken)
+    uow = unit_of(session)
+    for delivery_id in woken:
+        uow.send(DELIVER_WEBHOOK, delivery_id)
 
 
 def _record(session: Session, prepared: _Prepared, outcome: sender.Outcome,
@@ -158,17 +162,17 @@ def _record(session: Session, prepared: _Prepared, outcome: sender.Outcome,
         latency_ms=outcome.latency_ms, error=outcome.error, attempted_at=utcnow()))
     delivery.attempts = max(delivery.attempts, prepared.attempt)
     delivery.last_status_code, delivery.last_error = outcome.status_code, outcome.error
-    if delivery.status != "pending":
+    if delivery.status != DeliveryStatus.PENDING:
         return Result(delivery.status)  # ended meanwhile (a 410 on a sibling)
     if outcome.ok:
-        _finish(session, delivery, "delivered", None)
-        return Result("delivered")
+        _finish(session, delivery, DeliveryStatus.DELIVERED, None)
+        return Result(DeliveryStatus.DELIVERED)
     if outcome.status_code == 410:
-        _finish(session, delivery, "gone", None)
-        return Result("gone")
+        _finish(session, delivery, DeliveryStatus.GONE, None)
+        return Result(DeliveryStatus.GONE)
     if prepared.attempt >= settings.webhook_max_attempts:
-        _finish(session, delivery, "failed", None)
-        return Result("failed")
+        _finish(session, delivery, DeliveryStatus.FAILED, None)
+        return Result(DeliveryStatus.FAILED)
     delay = backoff(prepared.attempt, settings.webhook_retry_base_seconds)
     delivery.next_attempt_at = utcnow() + timedelta(seconds=delay)
     return Result("retry", delay)
@@ -177,14 +181,14 @@ def _record(session: Session, prepared: _Prepared, outcome: sender.Outcome,
 def deliver(delivery_id: str) -> Result:
     """One attempt at one delivery, if it is due; safe to call twice for the same id."""
     settings = get_settings()
-    with session_scope() as session:
+    with unit_of_work() as session:
         prepared = _claim(session, delivery_id, settings)
     if isinstance(prepared, Result):
         return prepared
     outcome = sender.post(prepared.url, prepared.body, prepared.headers,
                           timeout=settings.webhook_timeout_seconds,
                           allow_private=settings.webhook_allow_private_networks)
-    with session_scope() as session:
+    with unit_of_work() as session:
         result = _record(session, prepared, outcome, settings)
     log.info("webhook %s %s attempt %d: %s (%s) in %.0f ms", delivery_id,
              prepared.event_type, prepared.attempt, result.state,

@@ -1,8 +1,7 @@
 """Write webhook deliveries into the outbox in the caller's transaction.
 
-The ids of new deliveries are collected in ``session.info["outbox"]``; whoever commits the
-session enqueues them afterwards (see ``tasks.app``), and the sweeper re-sends any that a lost
-message left behind.
+Each new delivery is sent to the webhooks queue by the unit of work after its commit
+(batchsvc.uow); the sweeper re-sends any that a lost message left behind.
 """
 
 from __future__ import annotations
@@ -14,12 +13,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from batchsvc.messaging import DELIVER_WEBHOOK
 from batchsvc.models import BatchJob, WebhookDelivery, new_id
 from batchsvc.settings import get_settings
+from batchsvc.states import DeliveryStatus, JobStatus
+from batchsvc.uow import unit_of
 
-FINAL_EVENTS = {"success", "partial_success", "error", "cancelled"}
 # Per job and configuration, deliveries go out in this order (one event per transition).
-EVENT_RANK = {"pending": 0, "running": 1}
+EVENT_RANK: dict[str, int] = {JobStatus.PENDING: 0, JobStatus.RUNNING: 1}
 
 
 def event_rank(event_type: str) -> int:
@@ -105,7 +106,8 @@ def event_payload(job: BatchJob, event_type: str, event_id: str) -> dict[str, An
 def _gone_configs(session: Session, job_id: str) -> set[int]:
     """Configurations whose receiver answered 410 Gone: they hear nothing more of this job."""
     return set(session.scalars(sa.select(WebhookDelivery.config_index).where(
-        WebhookDelivery.job_id == job_id, WebhookDelivery.status == "gone").distinct()))
+        WebhookDelivery.job_id == job_id, WebhookDelivery.status == DeliveryStatus.GONE)
+        .distinct()))
 
 
 def record_event(session: Session, job: BatchJob, state: str) -> list[str]:
@@ -124,10 +126,12 @@ def record_event(session: Session, job: BatchJob, state: str) -> list[str]:
             continue
         delivery = WebhookDelivery(
             id=new_id("whd-"), job_id=job.id, project_id=job.project_id, config_index=index,
-            event_type=event_type, url=target.url, payload=payload, status="pending",
+            event_type=event_type, url=target.url, payload=payload, status=DeliveryStatus.PENDING,
             attempts=0,
         )
         session.add(delivery)
         ids.append(delivery.id)
-    session.info.setdefault("outbox", []).extend(ids)
+    uow = unit_of(session)
+    for delivery_id in ids:
+        uow.send(DELIVER_WEBHOOK, delivery_id)
     return ids

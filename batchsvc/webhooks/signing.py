@@ -18,7 +18,7 @@ import hmac
 import json
 from typing import Any
 
-from schemas.webhooks import header_problem
+from batchsvc.webhooks.headers import header_problem
 
 USER_AGENT = "batchsvc-webhooks/1"
 

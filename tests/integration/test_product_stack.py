@@ -298,7 +298,7 @@ def samples(family: Any, **labels: str) -> list[float]:
 
 
 def test_metrics_from_the_api_and_the_worker(stack: Stack, hooks: str) -> None:
-    from tasks.app import make_celery, queue_name
+    from batchsvc.messaging import make_celery, queue_name
 
     api = families(requests.get(f"{stack.url}/metrics", timeout=30).text)
     assert samples(api["batchsvc_jobs"], status="completed", job_type="parse")[0] >= 2

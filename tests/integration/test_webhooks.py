@@ -302,7 +302,7 @@ def test_private_targets_are_a_422_when_not_allowed(
         stored = strict.sdk().files.create(file=("a.txt", io.BytesIO(b"words")),
                                            purpose="classify")
         response = client.post("/api/v1/classifier/jobs", json={
-            "file_ids": [stored.id], "rules": [{"type": "a", "description": "b"}],
+            "file_ids": [stored.id], "rules": [{"type": "a", "description": "a bill"}],
             "webhook_configurations": [{"webhook_url": "http://10.1.2.3/hook"}]})
         assert response.status_code == 422
         assert response.json()["detail"][0]["loc"] == [

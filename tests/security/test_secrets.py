@@ -64,7 +64,7 @@ def test_job_config_secrets_are_encrypted_and_never_returned(stack: Stack) -> No
         assert not any(secret in text for text in seen), name
     # Delivery needs the signing secret and headers: they are kept, encrypted with the server
     # key; provider keys the operator never asked for are not kept at all.
-    from batchsvc.services.secrets import decrypt
+    from batchsvc.secrets import decrypt
 
     with use_settings(stack.settings):
         kept = json.dumps(decrypt(sealed))

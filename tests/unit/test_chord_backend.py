@@ -1,4 +1,4 @@
-"""Publishing a chord on Redis subscribes to no header result (tasks/backend.py)."""
+"""Publishing a chord on Redis subscribes to no header result (batchsvc/messaging/backend.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from celery import Celery, chord
 
+from batchsvc.messaging import configure
+from batchsvc.messaging.backend import ChordHeaderQuietRedisBackend, backend_url
 from batchsvc.settings import Settings
-from tasks.app import configure
-from tasks.backend import ChordHeaderQuietRedisBackend, backend_url
 from tests.harness import REDIS_URL, port_open
 
 

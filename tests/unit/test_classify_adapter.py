@@ -1,4 +1,4 @@
-"""The classify service path (tasks.engines.run_classify) on real corpus files.
+"""The classify service path (batchsvc.services.items.engines.run_classify) on real corpus files.
 
 MULTIMODAL against a real OpenAI-compatible test double on 127.0.0.1: scans and image files
 go to the model with their first pages rendered as PNG; text files go as text only.
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from batchsvc import settings as settings_mod
-from tasks.engines import CLASSIFY_IMAGE_MAX_SIDE, DocumentError, run_classify
+from batchsvc.services.items.engines import CLASSIFY_IMAGE_MAX_SIDE, DocumentError, run_classify
 from tests.llm_provider import FakeProvider, has_image
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"

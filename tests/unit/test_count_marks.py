@@ -8,9 +8,10 @@ import io
 import pytest
 import sqlalchemy as sa
 
-from batchsvc.db import session_scope
 from batchsvc.models import CountMark, JobItem
 from batchsvc.services import batches, directories, pipeline
+from batchsvc.uow import unit_of_work
+from tests.conftest import batch_body
 
 pytestmark = pytest.mark.usefixtures("sqlite_settings")
 PROJECT = "p-marks"
@@ -18,15 +19,15 @@ OUTCOMES = ("completed", "failed", "completed", "skipped", "completed", "cancell
 
 
 def job_with_items(n: int, page_size: int) -> str:
-    with session_scope() as session:
+    with unit_of_work() as session:
         directory = directories.create_directory(session, PROJECT, {"name": "d"})
         ids = [directories.upload_file(session, PROJECT, directory.id, f"f{i:03d}.txt",
                                        io.BytesIO(f"doc {i}".encode()), {}).id
                for i in range(n)]
-        job, _ = batches.create_batch(session, PROJECT, {
-            "job_config": {"parameters": {}}, "item_ids": ids, "page_size": page_size})
+        job, _ = batches.create_batch(session, PROJECT, batch_body({
+            "job_config": {"parameters": {}}, "item_ids": ids, "page_size": page_size}))
         job_id = job.id
-    with session_scope() as session:
+    with unit_of_work() as session:
         pipeline.claim_dispatch(session, job_id)
     return job_id
 
@@ -34,7 +35,7 @@ def job_with_items(n: int, page_size: int) -> str:
 def run_pages(job_id: str, pages: int, open_in_last: int) -> None:
     """Publish and settle ``pages`` pages; the last one keeps ``open_in_last`` items open."""
     for page in range(pages):
-        with session_scope() as session:
+        with unit_of_work() as session:
             claimed = pipeline.claim_next_page(session, job_id)
             assert claimed is not None
             seqs = claimed[1]
@@ -43,19 +44,19 @@ def run_pages(job_id: str, pages: int, open_in_last: int) -> None:
                 status = "processing" if keep_open else OUTCOMES[(seq * 7 + n) % len(OUTCOMES)]
                 session.execute(sa.update(JobItem).where(JobItem.seq == seq)
                                 .values(status=status))
-        with session_scope() as session:
+        with unit_of_work() as session:
             pipeline.advance(session, job_id)
 
 
 def names(job_id: str, status: str, offset: int, limit: int) -> list[str]:
-    with session_scope() as session:
+    with unit_of_work() as session:
         listing = batches.list_job_items(session, PROJECT, job_id,
                                          {"offset": offset, "limit": limit, "status": status})
     return [item["item_name"] for item in listing["items"]]
 
 
 def scanned(job_id: str, status: str) -> list[str]:
-    with session_scope() as session:
+    with unit_of_work() as session:
         return list(session.scalars(sa.select(JobItem.item_name).where(
             JobItem.job_id == job_id, JobItem.status == status).order_by(JobItem.position)))
 
@@ -63,7 +64,7 @@ def scanned(job_id: str, status: str) -> list[str]:
 def test_every_offset_matches_a_full_scan() -> None:
     job_id = job_with_items(60, page_size=7)
     run_pages(job_id, pages=6, open_in_last=3)
-    with session_scope() as session:
+    with unit_of_work() as session:
         marks = session.scalars(sa.select(CountMark).where(CountMark.job_id == job_id)).all()
         assert len(marks) >= 3  # the prefix moved page by page
         assert all(m.completed + m.failed + m.skipped + m.cancelled == m.position
@@ -78,7 +79,7 @@ def test_every_offset_matches_a_full_scan() -> None:
 def test_a_finished_job_lists_the_same_through_its_marks() -> None:
     job_id = job_with_items(25, page_size=4)
     run_pages(job_id, pages=7, open_in_last=0)
-    with session_scope() as session:
+    with unit_of_work() as session:
         assert session.get(batches.BatchJob, job_id).completed_at is not None
     for status in ("completed", "failed", "skipped", "cancelled"):
         everything = scanned(job_id, status)

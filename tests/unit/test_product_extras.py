@@ -10,12 +10,15 @@ import zipfile
 import pytest
 import sqlalchemy as sa
 
-from batchsvc.db import session_scope
+from batchsvc.api.events import status_body
+from batchsvc.errors import Conflict, Invalid
 from batchsvc.models import BatchJob, ClassifierJob, JobItem
-from batchsvc.services import batches, directories, extras, pipeline
-from batchsvc.services.errors import Conflict, Invalid
-from batchsvc.services.secrets import decrypt
-from tasks.items import process_item
+from batchsvc.secrets import decrypt
+from batchsvc.services import batches, directories, exports, pipeline, retry
+from batchsvc.services import events as event_stream
+from batchsvc.services.items.process import process_item
+from batchsvc.uow import unit_of_work
+from tests.conftest import batch_body
 
 pytestmark = pytest.mark.usefixtures("sqlite_settings")
 PROJECT = "p1"
@@ -24,7 +27,7 @@ CORRUPT = bytes(range(256)) * 8  # not a PDF, whatever its name says
 
 
 def upload(files: dict[str, bytes]) -> list[str]:
-    with session_scope() as session:
+    with unit_of_work() as session:
         directory = directories.create_directory(session, PROJECT, {"name": "d"})
         return [directories.upload_file(session, PROJECT, directory.id, name,
                                         io.BytesIO(data), {}).id
@@ -33,34 +36,34 @@ def upload(files: dict[str, bytes]) -> list[str]:
 
 def run_job(config: dict, item_ids: list[str]) -> str:
     """Create a job and run every item through the real item task, then finalise it."""
-    with session_scope() as session:
-        job, _ = batches.create_batch(session, PROJECT, {"job_config": config,
-                                                         "item_ids": item_ids})
+    with unit_of_work() as session:
+        job, _ = batches.create_batch(session, PROJECT, batch_body({"job_config": config,
+                                                         "item_ids": item_ids}))
         job_id = job.id
     return finish(job_id)
 
 
 def finish(job_id: str) -> str:
-    with session_scope() as session:
-        job_type = pipeline.claim_dispatch(session, job_id).job_type
-    with session_scope() as session:
+    with unit_of_work() as session:
+        pipeline.claim_dispatch(session, job_id)
+    with unit_of_work() as session:
         _, seqs = pipeline.claim_next_page(session, job_id)
     for seq in seqs:
-        process_item(seq, job_type)
-    with session_scope() as session:
+        process_item(seq)
+    with unit_of_work() as session:
         assert pipeline.advance(session, job_id) == "finalized"
     return job_id
 
 
 def set_status(job_id: str, name: str, status: str) -> None:
-    with session_scope() as session:
+    with unit_of_work() as session:
         session.execute(sa.update(JobItem).where(JobItem.job_id == job_id,
                                                  JobItem.item_name == name)
                         .values(status=status, error_message=f"simulated {status}"))
 
 
 def statuses(job_id: str) -> dict[str, tuple[str, str | None]]:
-    with session_scope() as session:
+    with unit_of_work() as session:
         rows = session.scalars(sa.select(JobItem).where(JobItem.job_id == job_id)).all()
         return {r.item_name: (r.status, r.skip_reason) for r in rows}
 
@@ -69,14 +72,14 @@ def test_results_stream_as_jsonl_and_zip() -> None:
     ids = upload({"report.md": GOOD, "broken.pdf": CORRUPT, "notes.txt": b"plain words"})
     job_id = run_job({"parameters": {}}, ids)
 
-    lines = [json.loads(line) for line in b"".join(extras.jsonl_results(job_id)).splitlines()]
+    lines = [json.loads(line) for line in b"".join(exports.jsonl_results(job_id)).splitlines()]
     assert [line["item_name"] for line in lines] == ["report.md", "broken.pdf", "notes.txt"]
     report, broken, _ = lines
     assert report["status"] == "completed" and report["result"]["pages"]
     assert broken["status"] == "failed" and broken["result"] is None
     assert broken["error_message"]
 
-    archive = zipfile.ZipFile(io.BytesIO(b"".join(extras.zip_results(job_id, "parse"))))
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(exports.zip_results(job_id, "parse"))))
     assert sorted(archive.namelist()) == ["manifest.jsonl", "notes.txt.md", "report.md.md"]
     assert "Revenue grew in every region." in archive.read("report.md.md").decode()
     manifest = [json.loads(x) for x in archive.read("manifest.jsonl").splitlines()]
@@ -86,7 +89,7 @@ def test_results_stream_as_jsonl_and_zip() -> None:
 
 def test_zip_entry_names_are_safe_and_unique() -> None:
     used: set[str] = set()
-    names = [extras._entry_name(n, ".md", used) for n in ("a/b.pdf", "a/b.pdf", "..", "x")]
+    names = [exports.entry_name(n, ".md", used) for n in ("a/b.pdf", "a/b.pdf", "..", "x")]
     assert names == ["a_b.pdf.md", "a_b.pdf-2.md", "document.md", "x.md"]
 
 
@@ -98,19 +101,19 @@ def test_retry_reruns_failed_and_cancelled_items_bypassing_the_cache() -> None:
     set_status(old, "one.md", "failed")
     set_status(old, "two.md", "cancelled")
 
-    with session_scope() as session:
-        only_failed = extras.retry_job(session, PROJECT, old, include_cancelled=False)
+    with unit_of_work() as session:
+        only_failed = retry.retry_job(session, PROJECT, old, include_cancelled=False)
         assert only_failed.total_items == 2 and only_failed.retry_of == old
         session.rollback()
-    with session_scope() as session:
-        job = extras.retry_job(session, PROJECT, old, include_cancelled=True)
+    with unit_of_work() as session:
+        job = retry.retry_job(session, PROJECT, old, include_cancelled=True)
         before = session.get(BatchJob, old)
         assert job.retry_of == old and job.total_items == 3
         assert job.parameters_hash == before.parameters_hash
         assert decrypt(job.secrets) == decrypt(before.secrets) != {}
         new = job.id
-    with session_scope() as session, pytest.raises(Conflict, match="already being retried"):
-        extras.retry_job(session, PROJECT, old, include_cancelled=True)
+    with unit_of_work() as session, pytest.raises(Conflict, match="already being retried"):
+        retry.retry_job(session, PROJECT, old, include_cancelled=True)
 
     finish(new)
     assert statuses(new) == {"one.md": ("completed", None), "two.md": ("completed", None),
@@ -119,21 +122,21 @@ def test_retry_reruns_failed_and_cancelled_items_bypassing_the_cache() -> None:
 
 def test_retry_refuses_unfinished_jobs_and_jobs_without_failures() -> None:
     ids = upload({"one.md": GOOD})
-    with session_scope() as session:
-        job, _ = batches.create_batch(session, PROJECT, {"job_config": {"parameters": {}},
-                                                         "item_ids": ids})
+    with unit_of_work() as session:
+        job, _ = batches.create_batch(session, PROJECT, batch_body({
+            "job_config": {"parameters": {}}, "item_ids": ids}))
         pending = job.id
-    with session_scope() as session, pytest.raises(Conflict, match="pending"):
-        extras.retry_job(session, PROJECT, pending, include_cancelled=False)
+    with unit_of_work() as session, pytest.raises(Conflict, match="pending"):
+        retry.retry_job(session, PROJECT, pending, include_cancelled=False)
 
     clean = run_job({"parameters": {"invalidate_cache": True}}, ids)
-    with session_scope() as session, pytest.raises(Invalid) as nothing:
-        extras.retry_job(session, PROJECT, clean, include_cancelled=True)
+    with unit_of_work() as session, pytest.raises(Invalid) as nothing:
+        retry.retry_job(session, PROJECT, clean, include_cancelled=True)
     assert nothing.value.detail[0]["loc"] == ["path", "job_id"]
 
     set_status(clean, "one.md", "cancelled")
-    with session_scope() as session, pytest.raises(Invalid) as hint:
-        extras.retry_job(session, PROJECT, clean, include_cancelled=False)
+    with unit_of_work() as session, pytest.raises(Invalid) as hint:
+        retry.retry_job(session, PROJECT, clean, include_cancelled=False)
     assert hint.value.detail[0]["loc"] == ["body", "include_cancelled"]
 
 
@@ -143,22 +146,23 @@ def test_classify_retry_gets_its_own_classifier_job() -> None:
              {"type": "poem", "description": "verse with rhyme"}]
     old = run_job({"rules": rules, "mode": "FAST"}, ids)
     set_status(old, "invoice.md", "failed")
-    with session_scope() as session:
-        job = extras.retry_job(session, PROJECT, old, include_cancelled=False)
+    with unit_of_work() as session:
+        job = retry.retry_job(session, PROJECT, old, include_cancelled=False)
         old_config = session.get(BatchJob, old).job_config
         assert job.job_config["id"] != old_config["id"]
         assert session.get(ClassifierJob, job.job_config["id"]).batch_job_id == job.id
         new = job.id
     finish(new)
-    lines = [json.loads(x) for x in b"".join(extras.jsonl_results(new)).splitlines()]
+    lines = [json.loads(x) for x in b"".join(exports.jsonl_results(new)).splitlines()]
     assert lines[0]["status"] == "completed" and lines[0]["result"]["type"] == "invoice"
 
 
 def test_events_of_a_finished_job_end_at_once() -> None:
     ids = upload({"one.md": GOOD})
     job_id = run_job({"parameters": {"invalidate_cache": True}}, ids)
-    stream = b"".join(extras.progress_events(PROJECT, job_id, interval=0.2)).decode()
-    events = [block for block in stream.split("\n\n") if block.startswith("id:")]
-    assert [e.splitlines()[1] for e in events] == ["event: progress", "event: end"]
-    data = json.loads(events[-1].splitlines()[2].removeprefix("data: "))
+    stream = b"".join(event_stream.progress_events(PROJECT, job_id, interval=0.2,
+                                                   render=status_body)).decode()
+    blocks = [block for block in stream.split("\n\n") if block.startswith("id:")]
+    assert [e.splitlines()[1] for e in blocks] == ["event: progress", "event: end"]
+    data = json.loads(blocks[-1].splitlines()[2].removeprefix("data: "))
     assert data["job"]["status"] == "completed" and data["progress_percentage"] == 100

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from batchsvc.db import session_scope
 from batchsvc.models import BatchJob, WebhookAttempt, WebhookDelivery, utcnow
 from batchsvc.services.batches import new_job
 from batchsvc.settings import Settings
+from batchsvc.uow import unit_of_work
 from batchsvc.webhooks.delivery import deliver
 from batchsvc.webhooks.outbox import record_event
 from tests.conftest import base_settings, use_settings, with_overrides
@@ -41,13 +41,12 @@ def db(tmp_path: Path) -> Iterator[Settings]:
 
 def _job(configs: list[dict[str, Any]]) -> tuple[str, dict[str, str]]:
     """A job (its pending event recorded), plus running and success: {state: delivery id}."""
-    with session_scope() as session:
+    with unit_of_work() as session:
         job = new_job(session, "p1", "parse", {"parameters": {
             "webhook_configurations": configs}}, items=[])
         for state in ("running", "success"):
             job.status = {"running": "running", "success": "completed"}[state]
             record_event(session, job, state)
-        session.info.pop("outbox", None)  # these tests drive delivery themselves
         rows = session.scalars(sa.select(WebhookDelivery).where(
             WebhookDelivery.job_id == job.id)).all()
         return job.id, {r.event_type.split(".")[1]: r.id for r in rows
@@ -55,7 +54,7 @@ def _job(configs: list[dict[str, Any]]) -> tuple[str, dict[str, str]]:
 
 
 def _status(delivery_id: str) -> str:
-    with session_scope() as session:
+    with unit_of_work() as session:
         return session.get(WebhookDelivery, delivery_id).status  # type: ignore[union-attr]
 
 
@@ -80,10 +79,9 @@ def test_410_ends_the_configuration_for_this_job(db: Settings, receiver: Receive
                         {"webhook_url": receiver.url("/still-here")}])
     assert deliver(ids["pending"]).state == "gone"
     assert _status(ids["running"]) == _status(ids["success"]) == "gone"
-    with session_scope() as session:
+    with unit_of_work() as session:
         job = session.get(BatchJob, job_id)
         new = record_event(session, job, "cancelled")  # type: ignore[arg-type]
-        session.info.pop("outbox", None)
         indexes = [session.get(WebhookDelivery, i).config_index for i in new]  # type: ignore
     assert indexes == [1]
     assert len(receiver.at("/gone")) == 1
@@ -96,11 +94,11 @@ def test_retries_wait_their_turn_then_give_up(db: Settings, receiver: Receiver) 
     first = deliver(ids["pending"])
     assert first.state == "retry" and 54 <= (first.retry_in or 0) <= 66
     assert deliver(ids["pending"]).state == "not-due"  # early messages do not jump the queue
-    with session_scope() as session:
+    with unit_of_work() as session:
         session.get(WebhookDelivery, ids["pending"]).next_attempt_at = utcnow() - timedelta(
             seconds=1)  # type: ignore[union-attr]
     assert deliver(ids["pending"]).state == "failed"
-    with session_scope() as session:
+    with unit_of_work() as session:
         delivery = session.get(WebhookDelivery, ids["pending"])
         attempts = session.scalars(sa.select(WebhookAttempt).where(
             WebhookAttempt.delivery_id == ids["pending"]).order_by(WebhookAttempt.id)).all()
@@ -115,7 +113,7 @@ def test_send_time_check_refuses_private_targets(tmp_path: Path, receiver: Recei
     with use_settings(_settings(tmp_path, webhook_allow_private_networks=False)):
         _, ids = _job([{"webhook_url": receiver.url("/rebound", host="localhost")}])
         assert deliver(ids["pending"]).state == "retry"
-        with session_scope() as session:
+        with unit_of_work() as session:
             error = session.get(WebhookDelivery, ids["pending"]).last_error  # type: ignore
     assert error and error.startswith("refused") and "loopback" in error
     assert receiver.at("/rebound") == []
@@ -125,7 +123,7 @@ def test_an_undecryptable_secret_is_never_sent_unsigned(db: Settings,
                                                         receiver: Receiver) -> None:
     job_id, ids = _job([{"webhook_url": receiver.url("/secret"),
                          "webhook_signing_secret": "k"}])
-    with session_scope() as session:
+    with unit_of_work() as session:
         session.get(BatchJob, job_id).secrets = "not-a-fernet-token"  # type: ignore[union-attr]
     assert deliver(ids["pending"]).state == "failed"
     assert "decrypted" in (_error := _last_error(ids["pending"])) and "k" not in _error.split()
@@ -133,5 +131,5 @@ def test_an_undecryptable_secret_is_never_sent_unsigned(db: Settings,
 
 
 def _last_error(delivery_id: str) -> str:
-    with session_scope() as session:
+    with unit_of_work() as session:
         return session.get(WebhookDelivery, delivery_id).last_error or ""  # type: ignore

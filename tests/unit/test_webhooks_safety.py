@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from marshmallow import ValidationError
 
-from batchsvc.services.errors import Invalid
+from batchsvc.errors import Invalid
 from batchsvc.settings import Settings, set_settings
 from batchsvc.webhooks.safety import Refused, address_problem, check_url, parse_url, resolve
 from batchsvc.webhooks.validation import validate_targets
+from schemas.batch import BatchCreateSchema
+from schemas.common import validation_detail
 
 REFUSED = {
     "127.0.0.1": "loopback", "127.8.8.8": "loopback", "::1": "loopback",
@@ -97,14 +100,18 @@ def test_create_time_422_names_the_field(private_networks_refused: None) -> None
 
 def test_malformed_configurations_outside_the_typed_parameters(
         private_networks_refused: None) -> None:
+    """The request schema types webhook targets at every level of a config."""
     secret = "tok-do-not-echo"
-    config = {"rules": [], "webhook_configurations": [
+    config = {"rules": [{"type": "invoice", "description": "a bill"}],
+              "webhook_configurations": [
         {"webhook_url": "https://93.184.216.34/", "webhook_headers": {"X-Auth": secret + "\r\n"}},
         "not an object",
         {"webhook_url": "https://93.184.216.34/", "webhook_headers": {"Content-Type": "x"}},
         {"webhook_url": "https://93.184.216.34/", "webhook_output_format": "xml"}],
         "parameters": {"webhook_url": 7}}
-    detail = _detail(config, ["body", "job_config"])
+    with pytest.raises(ValidationError) as exc:
+        BatchCreateSchema().load({"job_config": config, "directory_id": "d"})
+    detail = validation_detail(exc.value, "body")
     locs = [d["loc"] for d in detail]
     assert ["body", "job_config", "webhook_configurations", 0, "webhook_headers"] in locs
     assert ["body", "job_config", "webhook_configurations", 1] in locs

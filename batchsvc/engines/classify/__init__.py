@@ -16,16 +16,17 @@ from .fast import classify_fast
 from .forms import form_of
 from .llm_mode import classify_llm
 from .result import Classification
-from .rules import RulesError, parse_rules, validate_rules
+from .rules import RulesError, parse_rules
 
-__all__ = ["Classification", "RulesError", "classify_text", "classify_texts", "form_of",
-           "validate_rules"]
+__all__ = ["DEFAULT_MODE", "MODES", "Classification", "RulesError", "classify_text",
+           "classify_texts", "form_of", "parse_rules"]
 
 MODES = ("FAST", "MULTIMODAL")
+DEFAULT_MODE = MODES[0]
 
 
 def classify_texts(
-    texts: Sequence[str], rules: Sequence[Mapping], mode: str = "FAST",
+    texts: Sequence[str], rules: Sequence[Mapping], mode: str = DEFAULT_MODE,
     llm: LLMConfig | None = None, images: Sequence[Sequence[bytes] | None] | None = None,
     forms: Sequence[str | None] | None = None,
 ) -> list[Classification]:
@@ -42,11 +43,11 @@ def classify_texts(
         if given is not None and len(given) != len(texts):
             raise ValueError(f"{name}: one entry per text expected, got {len(given)} for "
                              f"{len(texts)} texts")
-    mode_key = (mode or "FAST").upper()
+    mode_key = (mode or DEFAULT_MODE).upper()
     if mode_key not in MODES:
         raise ValueError(f"mode: must be one of {', '.join(MODES)}, got {mode!r}")
     texts = [t if isinstance(t, str) else "" for t in texts]
-    if mode_key == "FAST":
+    if mode_key == DEFAULT_MODE:
         return classify_fast(texts, parsed, forms=forms)
     if llm is None:
         fast_results = classify_fast(texts, parsed, forms=forms)
@@ -66,7 +67,7 @@ def classify_texts(
 
 
 def classify_text(
-    text: str, rules: Sequence[Mapping], mode: str = "FAST", llm: LLMConfig | None = None,
+    text: str, rules: Sequence[Mapping], mode: str = DEFAULT_MODE, llm: LLMConfig | None = None,
     images: Sequence[bytes] | None = None, form: str | None = None,
 ) -> Classification:
     """Classify one document (no batch refinement: there is no batch).

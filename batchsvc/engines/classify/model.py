@@ -15,7 +15,7 @@ import os
 import tempfile
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, cast
 
@@ -192,11 +192,30 @@ def build_graph(weights: dict[str, np.ndarray], fused: bool = True):  # -> onnx.
     return model
 
 
+@dataclass
+class ModelOptions:
+    """Where the ONNX graph is built and kept, and whether it is int8; set by the caller
+    (``configure``) from its settings before the first use."""
+
+    cache_dir: Path = field(default_factory=lambda: Path(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")) / "batchsvc")
+    quantize: bool = True
+
+
+_options = ModelOptions()
+
+
+def configure(cache_dir: str | Path | None = None, quantize: bool = True) -> None:
+    """Set the model options; a loaded encoder is kept only if they did not change."""
+    global _options, _encoder
+    wanted = ModelOptions(Path(cache_dir), quantize) if cache_dir else \
+        ModelOptions(quantize=quantize)
+    if wanted != _options:
+        _options, _encoder = wanted, None
+
+
 def _cache_dir() -> Path:
-    base = os.environ.get("BATCHSVC_MODEL_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "batchsvc"
-    )
-    return Path(base)
+    return _options.cache_dir
 
 
 def build_onnx_file(src: Path, quantize: bool, fused: bool = True) -> Path:
@@ -325,7 +344,7 @@ def load_encoder(
     from tokenizers import Tokenizer
 
     if quantize is None:
-        quantize = os.environ.get("BATCHSVC_CLASSIFY_QUANTIZE", "1") != "0"
+        quantize = _options.quantize
     src = model_dir()
     tok = Tokenizer.from_file(str(src / "tokenizer.json"))
     # The shipped tokenizer.json pads every input to 128 tokens, which corrupts mean pooling;

@@ -25,11 +25,6 @@ class Rule:
     description: str
 
 
-def validate_rules(rules: Sequence[Mapping]) -> None:
-    """Raise RulesError (with the field that failed) unless `rules` is a usable rule list."""
-    parse_rules(rules)
-
-
 def parse_rules(rules: Sequence[Mapping]) -> list[Rule]:
     """Validated, whitespace-trimmed rules in the caller's order."""
     if isinstance(rules, (str, bytes, Mapping)) or not isinstance(rules, Sequence):

@@ -13,7 +13,7 @@ MAX_ZIP_RATIO = 200
 MAX_ZIP_ENTRIES = 20000
 
 
-def _looks_text(data: bytes) -> str | None:
+def decode_text(data: bytes) -> str | None:
     head = data[:65536]
     if b"\x00" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
         return None
@@ -46,51 +46,114 @@ def check_zip(data: bytes) -> zipfile.ZipFile:
     return zf
 
 
-def detect(data: bytes, filename: str = "") -> str:
-    """Return one of pdf, image, docx, pptx, xlsx, csv, html, xml, json, text, markdown."""
-    if not data or not data.strip():
-        raise ParseError("empty document")
-    head = data[:2048]
+SNIFF_BYTES = 8192
+IMAGE_FORMATS = ("png", "jpeg", "tiff", "gif", "bmp", "webp")
+# A BMP's DIB header sizes (BITMAPCOREHEADER ... BITMAPV5HEADER).
+_BMP_DIB_SIZES = {12, 40, 52, 56, 64, 108, 124}
+
+
+def _signature(head: bytes) -> str | None:
+    """A binary format proven by its leading bytes. Short magics are checked past their first
+    bytes (a BMP's reserved zeros and header size, a TIFF's first IFD offset, GIF's version),
+    so text that merely starts with "BM", "II*" or "GIF" is not taken for an image."""
     if b"%PDF-" in head[:1024]:
         return "pdf"
-    if head.startswith((b"\x89PNG", b"\xff\xd8\xff", b"II*\x00", b"MM\x00*", b"GIF8", b"BM")) or (
-            head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
-        return "image"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if head[:4] in (b"II*\x00", b"MM\x00*") and len(head) >= 8:
+        offset = int.from_bytes(head[4:8], "little" if head[:2] == b"II" else "big")
+        if offset >= 8:
+            return "tiff"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "gif"
+    if head[:2] == b"BM" and len(head) >= 18 and head[6:10] == b"\x00" * 4 \
+            and int.from_bytes(head[14:18], "little") in _BMP_DIB_SIZES:
+        return "bmp"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
     if head.startswith(b"PK\x03\x04"):
-        names = set(check_zip(data).namelist())
-        if "word/document.xml" in names:
-            return "docx"
-        if "ppt/presentation.xml" in names:
-            return "pptx"
-        if "xl/workbook.xml" in names:
-            return "xlsx"
-        raise ParseError("unsupported type: zip archive that is not a DOCX, PPTX or XLSX")
-    if head.startswith(b"\xd0\xcf\x11\xe0"):
-        raise ParseError("unsupported type: legacy binary Office format (doc/xls/ppt)")
-    text = _looks_text(data)
+        return "zip"
+    if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
+        return "ole"
+    return None
+
+
+def sniff(head: bytes, name: str = "") -> str:
+    """The format of a file from its first bytes (at least SNIFF_BYTES when it has them) and
+    its name: pdf, an image format (IMAGE_FORMATS), docx, pptx, xlsx, zip, ole (legacy
+    Office), html, xml, json, csv, markdown, text or bin. Bytes decide; the name only tells
+    apart formats the bytes cannot (csv, markdown, text), and never makes a file binary."""
+    found = _signature(head)
+    if found == "zip":
+        for marker, kind in ((b"word/", "docx"), (b"ppt/", "pptx"), (b"xl/", "xlsx")):
+            if marker in head:
+                return kind
+        return "zip"
+    if found is not None:
+        return found
+    text = _head_text(head)
     if text is None:
-        raise ParseError("unsupported type: binary content not recognised")
+        return "bin"
     stripped = text.lstrip()[:1024].lower()
-    if stripped.startswith(("<!doctype html", "<html")) or "<body" in stripped or (
-            "<html" in stripped):
+    if stripped.startswith(("<!doctype html", "<html")) or "<body" in stripped \
+            or "<html" in stripped:
         return "html"
-    if stripped.startswith("<?xml") or (stripped.startswith("<") and stripped.rstrip().endswith(
-            ">")):
-        if "<html" in text[:4096].lower():
-            return "html"
-        return "xml"
+    if stripped.startswith("<?xml") or (stripped.startswith("<")
+                                        and stripped.rstrip().endswith(">")):
+        return "html" if "<html" in text[:4096].lower() else "xml"
     if stripped.startswith(("{", "[")):
-        try:
-            json.loads(text)
-            return "json"
-        except ValueError:
-            pass
-    name = filename.lower()
-    if name.endswith((".csv", ".tsv")) or _looks_csv(text):
+        return "json"
+    return _plain_kind(text, name)
+
+
+def _head_text(head: bytes) -> str | None:
+    """The head as text, allowing a character cut in two at its end."""
+    for cut in range(4):
+        text = decode_text(head[:len(head) - cut] if cut else head)
+        if text is not None:
+            return text
+    return None
+
+
+def _plain_kind(text: str, name: str) -> str:
+    lowered = name.lower()
+    if lowered.endswith((".csv", ".tsv")) or _looks_csv(text):
         return "csv"
-    if name.endswith((".md", ".markdown")):
+    if lowered.endswith((".md", ".markdown")):
         return "markdown"
     return "text"
+
+
+def detect(data: bytes, filename: str = "") -> str:
+    """The engine's reader for a document: pdf, image, docx, pptx, xlsx, csv, html, xml,
+    json, text or markdown (sniff, with the containers opened and JSON parsed)."""
+    if not data or not data.strip():
+        raise ParseError("empty document")
+    kind = sniff(data[:65536], filename)
+    if kind in IMAGE_FORMATS:
+        return "image"
+    if kind in ("zip", "docx", "pptx", "xlsx"):
+        names = set(check_zip(data).namelist())
+        for part, office in (("word/document.xml", "docx"), ("ppt/presentation.xml", "pptx"),
+                             ("xl/workbook.xml", "xlsx")):
+            if part in names:
+                return office
+        raise ParseError("unsupported type: zip archive that is not a DOCX, PPTX or XLSX")
+    if kind == "ole":
+        raise ParseError("unsupported type: legacy binary Office format (doc/xls/ppt)")
+    if kind == "bin":
+        raise ParseError("unsupported type: binary content not recognised")
+    if kind == "json":
+        text = decode_text(data)
+        if text is None:
+            raise ParseError("unsupported type: binary content not recognised")
+        try:
+            json.loads(text)
+        except ValueError:
+            return _plain_kind(text, filename)
+    return kind
 
 
 def _looks_csv(text: str) -> bool:

@@ -9,7 +9,7 @@ from typing import Any
 from ..llm import LLMConfig
 from . import options as O
 from .blocks import render_blocks
-from .detect import _looks_text, detect
+from .detect import decode_text, detect
 from .headers import printed_page_number, split_headers_footers
 from .model import Page, PageError, ParseError, ParseResult
 
@@ -74,7 +74,7 @@ def _read(kind: str, data: bytes, params: Mapping[str, Any], ocr: Any,
         if skipped:
             meta["hidden_sheets_skipped"] = skipped
     else:
-        text = _looks_text(data) or ""
+        text = decode_text(data) or ""
         if kind == "csv":
             from .office import read_csv
 

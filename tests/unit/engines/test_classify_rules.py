@@ -1,6 +1,6 @@
 import pytest
 
-from batchsvc.engines.classify import RulesError, classify_text, validate_rules
+from batchsvc.engines.classify import RulesError, classify_text, parse_rules
 
 GOOD = [
     {"type": "invoice", "description": "A bill from a supplier listing items and amounts due."},
@@ -9,7 +9,8 @@ GOOD = [
 
 
 def test_valid_rules_pass():
-    assert validate_rules(GOOD) is None
+    assert [(r.type, r.description) for r in parse_rules(GOOD)] == [
+        (g["type"], g["description"]) for g in GOOD]
 
 
 @pytest.mark.parametrize(
@@ -39,7 +40,7 @@ def test_valid_rules_pass():
 )
 def test_invalid_rules_name_the_field(rules, field, fragment):
     with pytest.raises(RulesError) as info:
-        validate_rules(rules)
+        parse_rules(rules)
     assert info.value.field == field
     assert str(info.value).startswith(field + ":")
     assert fragment in str(info.value)

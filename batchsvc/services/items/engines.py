@@ -1,4 +1,5 @@
-"""Adapters from a stored file and a job config to the pure engines."""
+"""Adapters from a stored file and a job config to the pure engines: which options a job's
+config means for them, and the model provider the operator configured."""
 
 from __future__ import annotations
 
@@ -41,6 +42,14 @@ def run_parse(data: bytes, name: str, config: dict[str, Any]) -> tuple[dict[str,
     return output, summary
 
 
+def configure_model() -> None:
+    """The classifier's model options from the settings (before its first use)."""
+    from batchsvc.engines.classify.model import configure
+
+    settings = get_settings()
+    configure(settings.model_cache or None, settings.classify_quantize)
+
+
 def classify_input_params(config: dict[str, Any]) -> dict[str, Any]:
     """The classify job's parsing_configuration as parse options."""
     parsing = config.get("parsing_configuration") or {}
@@ -67,48 +76,20 @@ def classify_page_images(data: bytes, parsed: Any) -> list[bytes]:
     A scan is a file whose text came from OCR (or an image file): a vision model reads its
     pages better than OCR text alone. Raises ParseError when the file cannot be opened.
     """
+    from batchsvc.engines.parse.page_images import render_pages
+
     meta = parsed.job_metadata
     kind = meta.get("detected_type")
     if not (meta.get("ocr_used") or kind == "image"):
         return []
     numbers = [p.page_number for p in parsed.pages if p.success][:CLASSIFY_IMAGE_PAGES]
-    if kind == "pdf":
-        from batchsvc.engines.parse.pdf import open_pdf
-
-        doc = open_pdf(data)
-        try:
-            images = []
-            for n in numbers:
-                page = doc[n - 1]
-                width, height = page.get_size()
-                scale = CLASSIFY_IMAGE_MAX_SIDE / max(width, height, 1.0)
-                images.append(_png(page.render(scale=scale).to_pil()))
-            return images
-        finally:
-            doc.close()
-    if kind == "image":
-        from batchsvc.engines.parse.ocr import open_images
-
-        frames = open_images(data)
-        return [_png(frames[n - 1]) for n in numbers if n <= len(frames)]
-    return []
-
-
-def _png(img: Any) -> bytes:
-    import io
-
-    if img.mode not in ("RGB", "L"):
-        img = img.convert("RGB")
-    if max(img.size) > CLASSIFY_IMAGE_MAX_SIDE:
-        img = img.copy()
-        img.thumbnail((CLASSIFY_IMAGE_MAX_SIDE, CLASSIFY_IMAGE_MAX_SIDE))
-    buf = io.BytesIO()
-    img.save(buf, format="PNG", optimize=True)
-    return buf.getvalue()
+    return render_pages(data, kind, numbers, CLASSIFY_IMAGE_MAX_SIDE)
 
 
 def run_classify(data: bytes, name: str, config: dict[str, Any]) -> tuple[dict[str, Any], dict]:
-    from batchsvc.engines.classify import classify_text, form_of
+    from batchsvc.engines.classify import DEFAULT_MODE, classify_text, form_of
+
+    configure_model()
     from batchsvc.engines.parse import ParseError, parse_document
 
     try:
@@ -117,7 +98,7 @@ def run_classify(data: bytes, name: str, config: dict[str, Any]) -> tuple[dict[s
         raise DocumentError(str(exc)) from exc
     text = "\n\n".join(page.text for page in parsed.pages if page.success)
     count_pages("classify", name, sum(1 for p in parsed.pages if p.success))
-    mode = config.get("mode") or "FAST"
+    mode = config.get("mode") or DEFAULT_MODE
     llm = llm_config()
     images: list[bytes] = []
     notes: list[str] = []

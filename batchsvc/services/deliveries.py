@@ -7,9 +7,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from batchsvc.errors import NotFound
+from batchsvc.messaging import DELIVER_WEBHOOK
 from batchsvc.models import WebhookAttempt, WebhookDelivery, new_id
 from batchsvc.services.batches import get_job
-from batchsvc.services.errors import NotFound
+from batchsvc.states import DeliveryStatus
+from batchsvc.uow import unit_of
 
 
 def delivery_view(delivery: WebhookDelivery, attempts: list[WebhookAttempt]) -> dict[str, Any]:
@@ -63,8 +66,8 @@ def redeliver(session: Session, project_id: str, job_id: str, delivery_id: str) 
     copy = WebhookDelivery(
         id=new_id("whd-"), job_id=job_id, project_id=original.project_id,
         config_index=original.config_index, event_type=original.event_type,
-        url=original.url, payload=original.payload, status="pending", attempts=0)
+        url=original.url, payload=original.payload, status=DeliveryStatus.PENDING, attempts=0)
     session.add(copy)
     session.flush()
-    session.info.setdefault("outbox", []).append(copy.id)
+    unit_of(session).send(DELIVER_WEBHOOK, copy.id)
     return delivery_view(copy, [])

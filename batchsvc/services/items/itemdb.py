@@ -86,10 +86,3 @@ def execute(statement: Compiled, params: dict[str, Any], role: str = "item"
     cur = cursor(role)
     cur.execute(statement.sql, {**statement.literals, **params}, prepare=True)
     return cur
-
-
-def discard(role: str) -> None:
-    """Close ``role``'s connection (after an error; the next execute reconnects)."""
-    current = _current.pop(role, None)
-    if current is not None and current[0][0] == os.getpid():
-        current[1].close()

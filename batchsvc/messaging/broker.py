@@ -8,7 +8,7 @@ from typing import Any
 from amqp.exceptions import NotFound
 from kombu.exceptions import ChannelError, NotBoundError
 
-from tasks.app import celery_app
+from batchsvc.messaging import celery_app
 
 _MISSING = (ChannelError, NotBoundError, NotFound)
 

@@ -11,6 +11,8 @@ import base64
 import copy
 import hashlib
 import json
+import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -28,19 +30,41 @@ DROPPED_SECRETS = {
 }
 
 
-def _fernet() -> Fernet:
+def _server_secret() -> str:
+    """BATCHSVC_SECRET_KEY, or one generated into the data directory at first use.
+
+    Created with O_EXCL: the API and the worker of `batchsvc run` start at once, and two
+    different generated keys would leave one unable to decrypt the other's secrets."""
     settings = get_settings()
-    secret = settings.secret_key
-    if not secret:
-        path = Path(settings.data_path) / "secret.key"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if not path.exists():
-            path.write_text(base64.urlsafe_b64encode(hashlib.sha256(
-                Fernet.generate_key()).digest()).decode())
-            path.chmod(0o600)
+    if settings.secret_key:
+        return settings.secret_key
+    path = Path(settings.data_path) / "secret.key"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    generated = base64.urlsafe_b64encode(hashlib.sha256(Fernet.generate_key()).digest())
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "wb") as out:
+            out.write(generated)
+    for _ in range(50):  # the creator may not have written it yet
         secret = path.read_text().strip()
-    key = base64.urlsafe_b64encode(hashlib.sha256(secret.encode()).digest())
+        if secret:
+            return secret
+        time.sleep(0.02)
+    raise RuntimeError(f"{path} is empty; remove it or set BATCHSVC_SECRET_KEY")
+
+
+def _fernet() -> Fernet:
+    key = base64.urlsafe_b64encode(hashlib.sha256(_server_secret().encode()).digest())
     return Fernet(key)
+
+
+def derived_key(purpose: bytes) -> bytes:
+    """A key for ``purpose`` (signing download URLs, …) derived from the server secret, so a
+    leaked signature cannot be turned into another purpose's."""
+    return hashlib.sha256(purpose + b":" + _server_secret().encode()).digest()
 
 
 def split_secrets(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -38,7 +38,3 @@ class Invalid(ServiceError):
         error = cls([], "")
         error.detail = detail
         return error
-
-
-class Unavailable(ServiceError):
-    status = 503

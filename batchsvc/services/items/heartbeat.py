@@ -19,13 +19,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import cache
-from typing import Any, cast
 
-from sqlalchemy.engine import CursorResult
-
-from batchsvc.db import is_transient_db_error, session_scope
-from batchsvc.services import itemdb, pipeline
+from batchsvc.services.items import get_store
 from batchsvc.settings import get_settings
 
 log = logging.getLogger("batchsvc.heartbeat")
@@ -82,8 +77,9 @@ def _run() -> None:
         if not due:
             continue
         try:
+            store = get_store()
             for held in due:
-                if not renew(held.seq, held.attempt, settings.item_lease_seconds):
+                if not store.renew(held.seq, held.attempt):
                     held.lost = True
                     log.warning("item %s: claim %s was taken over; its result will be "
                                 "discarded", held.seq, held.attempt)
@@ -95,20 +91,3 @@ def _run() -> None:
                 log.warning("cannot renew item leases (%s); they expire unless the database "
                             "answers again in time", type(exc).__name__)
             failing = True
-            if settings.is_postgres and is_transient_db_error(exc):
-                itemdb.discard("heartbeat")
-
-
-@cache
-def _renew_statement() -> itemdb.Compiled:
-    return itemdb.compile_statement(pipeline.RENEW)
-
-
-def renew(seq: int, attempt: int, lease_seconds: float) -> bool:
-    """Extend the lease of claim ``attempt``; False when the claim is no longer held."""
-    params = pipeline.renew_params(seq, attempt, lease_seconds)
-    if get_settings().is_postgres:
-        return bool(itemdb.execute(_renew_statement(), params, role="heartbeat").rowcount)
-    with session_scope() as session:
-        result = cast(CursorResult[Any], session.execute(pipeline.RENEW, params))
-        return bool(result.rowcount)

@@ -1,0 +1,93 @@
+"""One item, start to end: claim, run the engine, store result and lineage, never raise for
+a document.
+
+A header task that raised would keep its chord's callback from running, so document errors
+become a failed item and a small return value (DESIGN.md, step 3). Only a database outage
+escapes (``is_transient_db_error``): the task adapter retries the same message then.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from billiard.exceptions import SoftTimeLimitExceeded
+
+from batchsvc import limits
+from batchsvc.logs import bind as bind_log_ids
+from batchsvc.services import pipeline
+from batchsvc.services.items import get_store, heartbeat
+from batchsvc.services.items.engines import DocumentError, run_classify, run_parse
+from batchsvc.services.items.store import Claim
+from batchsvc.settings import get_settings
+from batchsvc.states import ItemStatus
+from batchsvc.storage import StorageError
+from batchsvc.uow import unit_of_work
+
+log = logging.getLogger("batchsvc.items")
+ENGINES = {"parse": run_parse, "classify": run_classify}
+
+
+def process_item(seq: int, token: str | None = None) -> dict[str, Any]:
+    """Run item ``seq`` under the claim of message ``token``; {"seq", "status"}."""
+    store = get_store()
+    claim = store.claim(seq, token)
+    if claim is None:
+        return {"seq": seq, "status": "noop"}
+    bind_log_ids(job_id=claim.job_id, item_id=claim.item_id, item_name=claim.item_name)
+    if claim.starts_job:
+        with unit_of_work() as session:
+            pipeline.mark_running(session, claim.job_id)
+    settings = get_settings()
+    # The lease lives while this process works on the item, up to the item's hard limit.
+    hard_limit = limits.celery_time_limits(claim.job.params,
+                                           settings.item_time_limit_seconds)[1]
+    with heartbeat.holding(seq, claim.attempt, hard_limit):
+        status, fields = _outcome(claim, hard_limit)
+    if status != ItemStatus.COMPLETED:
+        store.finish(claim, status, **fields)
+    return {"seq": seq, "status": str(status)}
+
+
+def _outcome(claim: Claim, hard_limit: float) -> tuple[ItemStatus, dict[str, Any]]:
+    """Run the item; (COMPLETED, {}) once its result is stored, else the final status and
+    the fields that explain it."""
+    settings = get_settings()
+    stored = claim.file
+    if claim.attempt > settings.item_max_attempts:
+        return ItemStatus.FAILED, {"error": f"gave up after {claim.attempt - 1} attempts: the "
+                                   "worker processing this item was lost each time (it "
+                                   "crashed, was killed or ran out of memory)"}
+    if stored is None:
+        return ItemStatus.FAILED, {"error": "the file was deleted before it could be processed"}
+    if stored.size > settings.max_item_bytes:
+        return ItemStatus.SKIPPED, {
+            "skip_reason": "size_limit_exceeded",
+            "error": f"file is {stored.size} bytes; the limit is {settings.max_item_bytes}"}
+    if stored.cached_result_id:
+        return ItemStatus.SKIPPED, {"skip_reason": "already_processed",
+                                    "result_id": stored.cached_result_id}
+    store = get_store()
+    try:
+        data = store.read_file(claim)
+    except StorageError as exc:
+        return ItemStatus.FAILED, {"error": str(exc)}
+    try:
+        seconds = limits.item_seconds(claim.job.params, limits.page_count(data),
+                                      settings.item_time_limit_seconds)
+        with limits.deadline(seconds):
+            output, summary = ENGINES[claim.job.job_type](data, claim.item_name,
+                                                          claim.job.config)
+    except (limits.ItemTimeout, DocumentError) as exc:
+        return ItemStatus.FAILED, {"error": str(exc)}
+    except SoftTimeLimitExceeded:
+        return ItemStatus.FAILED, {"error": f"timed out after {hard_limit:g} s"}
+    except MemoryError:
+        return ItemStatus.FAILED, {"error": limits.memory_message(settings.item_memory_limit_mb)}
+    except Exception as exc:  # noqa: BLE001 - a bad document must not kill the chord
+        log.exception("engine error on item %s", claim.seq)
+        return ItemStatus.FAILED, {"error": f"could not process the document: "
+                                   f"{type(exc).__name__}: {exc}"}
+    store.store_result(claim, json.dumps(output, default=str).encode(), summary)
+    return ItemStatus.COMPLETED, {}

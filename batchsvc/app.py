@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     # Werkzeug counts a multipart form's non-file fields against this; keep it generous.
     app.config["MAX_FORM_MEMORY_SIZE"] = 1024 * 1024
 
-    from batchsvc.api import auth, batches, directories, files, health, results, webhooks
+    from batchsvc.api import auth, batches, directories, edge, files, health, results, webhooks
 
     keyed: tuple[Blueprint, ...] = (batches.bp, directories.bp, files.bp, results.bp, webhooks.bp)
     for blueprint in (*keyed, files.download_bp, health.bp):
@@ -74,6 +74,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         if request.endpoint not in UPLOAD_ENDPOINTS:
             request.max_content_length = settings.max_body_bytes
 
+    # After the body limit is set: this may read a form body.
+    app.before_request(edge.refuse_unstorable_text)
     _register_errors(app)
     return app
 

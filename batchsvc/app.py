@@ -120,6 +120,16 @@ def _register_errors(app: Flask) -> None:
         if is_transient_db_error(exc):
             return _database_down(exc)
         log.warning("database rejected a statement: %s", type(exc.orig).__name__)
+        return _out_of_range()
+
+    @app.errorhandler(OverflowError)
+    def _overflow(exc: OverflowError):  # type: ignore[no-untyped-def]
+        # SQLite's driver refuses an integer past 64 bits before the statement runs, where
+        # Postgres answers NumericValueOutOfRange: the same 422 for both.
+        log.warning("value out of range: %s", exc)
+        return _out_of_range()
+
+    def _out_of_range():  # type: ignore[no-untyped-def]
         return _error(422, "the request could not be stored: a value is out of range or "
                       "malformed")
 

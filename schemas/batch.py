@@ -14,7 +14,7 @@ from marshmallow import (
 )
 from marshmallow.validate import Length, OneOf, Range
 
-from schemas.common import OffsetQuery
+from schemas.common import INT_MAX, OffsetQuery
 from schemas.parse_params import PARSING_LANGUAGES, ParseParametersSchema
 
 JOB_STATUSES = ["pending", "dispatched", "running", "completed", "failed", "cancelled"]
@@ -100,7 +100,8 @@ class BatchCreateSchema(Schema):
         validate=Length(min=1, max=MAX_ITEM_IDS),
     )
     page_size = fields.Integer(allow_none=True, validate=Range(min=1, max=1000))
-    continue_as_new_threshold = fields.Integer(allow_none=True, validate=Range(min=1))
+    continue_as_new_threshold = fields.Integer(allow_none=True,
+                                               validate=Range(min=1, max=INT_MAX))
 
     @validates_schema
     def _one_source(self, data: dict[str, Any], **_: Any) -> None:

@@ -4,6 +4,7 @@ case here was a 500 (or a silent acceptance one backend refused) before the edge
 
 from __future__ import annotations
 
+import base64
 import io
 from typing import Any
 
@@ -193,3 +194,50 @@ def test_malformed_uploads_are_422(edge: Edge, data: bytes, content_type: str) -
         refused(edge.call("POST", path, data=data, headers={"Content-Type": content_type}),
                 loc=["body", part])
 
+
+def _token(position: int | str) -> str:
+    """A page token as the server makes them, for any position."""
+    return base64.urlsafe_b64encode(f"p:{position}".encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize("query,loc", [
+    (f"offset={10**30}", ["query", "offset"]),
+    (f"offset={2**63}", ["query", "offset"]),
+    (f"limit={10**30}", ["query", "limit"]),
+    ("limit=" + "9" * 5000, ["query", "limit"]),
+    ("limit=1e400", ["query", "limit"]),
+    ("limit=nan", ["query", "limit"]),
+    ("limit=1&limit=x", ["query", "limit"]),  # the last of repeated keys counts
+])
+def test_huge_and_odd_numbers_in_offset_queries_are_422(edge: Edge, query: str,
+                                                        loc: list[Any]) -> None:
+    for path in (CREATE, f"{CREATE}/{edge.ids['job_id']}/items",
+                 f"{CREATE}/{edge.ids['job_id']}/webhook-deliveries"):
+        refused(edge.call("GET", f"{path}?{query}"), loc=loc)
+
+
+@pytest.mark.parametrize("path", [f"{BETA}/directories", f"{BETA}/files",
+                                  "/api/v1/classifier/jobs", "{directory}/files"])
+def test_page_tokens_past_64_bits_and_huge_page_sizes_are_422(edge: Edge, path: str) -> None:
+    path = path.format(directory=f"{BETA}/directories/{edge.ids['directory_id']}")
+    for token in (_token(2**63), _token(10**30), _token(-1), _token("9" * 5000)):
+        refused(edge.call("GET", f"{path}?page_token={token}"), loc=["query", "page_token"])
+    refused(edge.call("GET", f"{path}?page_size={10**30}"), loc=["query", "page_size"])
+    assert edge.call("GET", f"{path}?page_token={_token(2**63 - 1)}").status_code == 200
+
+
+@pytest.mark.parametrize("threshold", [2**31, 10**10, 10**30])
+def test_continue_as_new_threshold_past_int_is_422(edge: Edge, threshold: int) -> None:
+    body = {**_body(edge), "continue_as_new_threshold": threshold}
+    refused(edge.call("POST", CREATE, json=body), loc=["body", "continue_as_new_threshold"])
+    body["page_size"] = 10**30
+    detail = refused(edge.call("POST", CREATE, json=body))
+    assert ["body", "page_size"] in [entry["loc"] for entry in detail]
+
+
+@pytest.mark.parametrize("expires", ["9" * 5000, "1" * 21, "\u00b2", "\u0669" * 12, "1e400",
+                                     "nan", "-1"])
+def test_download_links_with_odd_expiry_are_403(edge: Edge, expires: str) -> None:
+    response = edge.call("GET", f"{BETA}/files/{edge.ids['file_id']}/download",
+                         query_string={"expires": expires, "signature": "x"})
+    refused(response, 403)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from batchsvc.api.edge import MAX_JSON_DEPTH
-from tests.security.conftest import Edge
+from tests.security.conftest import RULES, Edge
 
 BETA = "/api/v1/beta"
 CREATE = f"{BETA}/batch-processing"
@@ -241,3 +241,19 @@ def test_download_links_with_odd_expiry_are_403(edge: Edge, expires: str) -> Non
     response = edge.call("GET", f"{BETA}/files/{edge.ids['file_id']}/download",
                          query_string={"expires": expires, "signature": "x"})
     refused(response, 403)
+
+
+def test_a_classifier_jobs_provider_key_is_never_returned(edge: Edge) -> None:
+    # Found by the fuzzer: parsing_configuration came back as sent, key and all.
+    secret = "sk-classifier-secret"
+    created = edge.call("POST", "/api/v1/classifier/jobs", json={
+        "file_ids": [edge.ids["file_id"]], "rules": RULES,
+        "parsing_configuration": {"max_pages": 1, "api_key": secret}})
+    assert created.status_code == 200, created.get_data(as_text=True)
+    assert created.get_json()["parsing_configuration"] == {"max_pages": 1,
+                                                           "api_key": "[redacted]"}
+    job_id = created.get_json()["id"]
+    for path in (f"/api/v1/classifier/jobs/{job_id}", "/api/v1/classifier/jobs?page_size=1000"):
+        response = edge.call("GET", path)
+        assert response.status_code == 200
+        assert secret not in response.get_data(as_text=True)

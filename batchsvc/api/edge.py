@@ -57,9 +57,10 @@ def decode_json(data: bytes) -> Any:
 
 
 def _depth_bound(data: bytes) -> int:
-    """An upper bound of the nesting depth of a UTF-8 JSON text, exact for valid JSON, found
-    without recursion at the speed of bytes methods (a Python loop per byte would cost more
-    than the decoding it protects)."""
+    """A bound of the nesting depth of a UTF-8 JSON text: above MAX_JSON_DEPTH exactly when
+    the text, if valid, nests deeper; never below the depth the decoder can reach, valid or
+    not. No recursion, and bytes methods only: a Python loop per byte would cost more than
+    the decoding it protects."""
     # Escaped quotes and backslashes out, then only quotes and brackets are left; in valid
     # JSON every remaining quote delimits a string, so the even pieces are outside strings.
     marks = data.replace(b"\\\\", b"").replace(b'\\"', b"").translate(None, _NOT_STRUCTURE)

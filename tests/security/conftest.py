@@ -14,7 +14,7 @@ import pytest
 
 from batchsvc.services.auth import create_api_key
 from batchsvc.settings import Settings
-from tests.conftest import Stack, base_settings, new_key, running_stack
+from tests.conftest import Stack, base_settings, new_key, running_stack, use_settings
 from tests.harness import REDIS_URL, port_open
 
 
@@ -78,7 +78,11 @@ def make_edge(settings: Settings) -> Edge:
     return edge
 
 
-@pytest.fixture(params=["sqlite", "pg"])
-def edge(request: pytest.FixtureRequest) -> Edge:
-    """The same app on each database backend."""
-    return make_edge(request.getfixturevalue(f"{request.param}_settings"))
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def edge(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+         ) -> Iterator[Edge]:
+    """The same app on each database backend, shared by a module's tests."""
+    overrides = {"database_url": request.getfixturevalue("pg_url")} \
+        if request.param == "postgres" else {}
+    with use_settings(base_settings(tmp_path_factory.mktemp("edge"), **overrides)) as settings:
+        yield make_edge(settings)

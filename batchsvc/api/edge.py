@@ -140,7 +140,8 @@ def refuse_unstorable_text() -> None:
     if request.mimetype in _FORMS:
         sources.append(("body", request.form.items(multi=True)))
     for where, pairs in sources:
-        for name, value in pairs:
+        for raw_name, value in pairs:
+            name = raw_name or ""  # a form part may have no name at all
             _check_text([where, _shown(name)], name)
             if isinstance(value, str):
                 _check_text([where, _shown(name)], value)

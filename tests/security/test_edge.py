@@ -185,6 +185,9 @@ def test_nul_in_a_header_or_form_field_is_422(edge: Edge) -> None:
     (b"garbage", "multipart/form-data"),                  # no boundary
     (b"garbage", "multipart/form-data; boundary="),
     (b"--a\r\n\r\n--a--\r\n", "multipart/form-data; boundary=a"),  # a part with no name
+    # Found by atheris: a part with a file name but no name was a TypeError (a 500).
+    (b'--b\r\nContent-Disposition: form-data; naml="file"? filename="a.txt"\r\n\r\nhi\r\n'
+     b"--b--\r\n", "multipart/form-data; boundary=b"),
     (b'{"file": "x"}', "application/json"),
 ])
 def test_malformed_uploads_are_422(edge: Edge, data: bytes, content_type: str) -> None:

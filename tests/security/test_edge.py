@@ -260,3 +260,25 @@ def test_a_classifier_jobs_provider_key_is_never_returned(edge: Edge) -> None:
         response = edge.call("GET", path)
         assert response.status_code == 200
         assert secret not in response.get_data(as_text=True)
+
+
+def test_deepest_allowed_config_runs_and_every_view_of_it_reads_back(edge: Edge) -> None:
+    # Stored, run by the real item task, and shown again by each route that returns the
+    # config or the results: nothing on the way recurses past what the edge lets in.
+    from tests.unit.test_product_extras import finish
+
+    # body (1) > job_config > parameters > custom_metadata (4) > 60 more: exactly the limit
+    metadata = {"k": nested_value(MAX_JSON_DEPTH - 4)}
+    created = edge.call("POST", CREATE, json=_body(edge, custom_metadata=metadata))
+    assert created.status_code == 200, created.get_data(as_text=True)
+    job_id = finish(created.get_json()["id"])
+    items = edge.call("GET", f"{CREATE}/{job_id}/items").get_json()["items"]
+    assert [item["status"] for item in items] == ["completed"]
+    lineage = edge.call("GET", f"{CREATE}/items/{items[0]['item_id']}/processing-results")
+    assert lineage.status_code == 200
+    configs = [r["job_config"] for r in lineage.get_json()["processing_results"]]
+    assert {"custom_metadata": metadata} in [c.get("parameters") for c in configs]
+    for path in (f"{CREATE}/{job_id}", f"{CREATE}/{job_id}/results",
+                 f"{CREATE}/{job_id}/results?format=zip", f"/api/v2/parse/{items[0]['job_id']}"
+                 "?expand=text,markdown,items,metadata"):
+        assert edge.call("GET", path).status_code == 200, path

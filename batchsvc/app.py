@@ -43,6 +43,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         classifier,
         directories,
         docs,
+        edge,
         events,
         exports,
         files,
@@ -83,6 +84,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         if request.endpoint not in UPLOAD_ENDPOINTS:
             request.max_content_length = settings.max_body_bytes
 
+    # After the body limit is set: this may read a form body.
+    app.before_request(edge.refuse_unstorable_text)
     _register_errors(app)
     return app
 
@@ -127,6 +130,16 @@ def _register_errors(app: Flask) -> None:
         if is_transient_db_error(exc):
             return _database_down(exc)
         log.warning("database rejected a statement: %s", type(exc.orig).__name__)
+        return _out_of_range()
+
+    @app.errorhandler(OverflowError)
+    def _overflow(exc: OverflowError):  # type: ignore[no-untyped-def]
+        # SQLite's driver refuses an integer past 64 bits before the statement runs, where
+        # Postgres answers NumericValueOutOfRange: the same 422 for both.
+        log.warning("value out of range: %s", exc)
+        return _out_of_range()
+
+    def _out_of_range():  # type: ignore[no-untyped-def]
         return _error(422, "the request could not be stored: a value is out of range or "
                       "malformed")
 

@@ -12,6 +12,10 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from batchsvc.states import DeliveryStatus, ItemStatus, JobStatus
 
+# The largest values the database's integer columns (and SQLite's every integer) hold.
+INT_MAX = 2**31 - 1
+BIGINT_MAX = 2**63 - 1
+
 JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
 # SQLite only auto-increments an INTEGER PRIMARY KEY; Postgres wants BIGINT for 100k+ batches.
 SeqType = sa.BigInteger().with_variant(sa.Integer(), "sqlite")

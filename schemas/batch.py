@@ -17,7 +17,7 @@ from marshmallow.validate import Length, OneOf, Range
 
 from batchsvc.engines.classify import DEFAULT_MODE, MODES, RulesError, parse_rules
 from batchsvc.states import ItemStatus, JobStatus
-from schemas.common import OffsetQuery, ProjectQuery
+from schemas.common import INT_MAX, OffsetQuery, ProjectQuery
 from schemas.parse_params import PARSING_LANGUAGES, ParseParametersSchema
 from schemas.webhooks import WebhookConfigurationSchema
 
@@ -146,7 +146,8 @@ class BatchCreateSchema(Schema):
         validate=Length(min=1, max=MAX_ITEM_IDS),
     )
     page_size = fields.Integer(allow_none=True, validate=Range(min=1, max=1000))
-    continue_as_new_threshold = fields.Integer(allow_none=True, validate=Range(min=1))
+    continue_as_new_threshold = fields.Integer(allow_none=True,
+                                               validate=Range(min=1, max=INT_MAX))
 
     @validates_schema
     def _one_source(self, data: dict[str, Any], **_: Any) -> None:

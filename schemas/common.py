@@ -7,6 +7,10 @@ from typing import Any
 from marshmallow import EXCLUDE, Schema, ValidationError, fields
 from marshmallow.validate import Range
 
+from batchsvc.models import BIGINT_MAX, INT_MAX
+
+__all__ = ["BIGINT_MAX", "INT_MAX"]
+
 
 def validation_detail(error: ValidationError, location: str) -> list[dict[str, Any]]:
     """Flatten marshmallow's nested messages into a list naming each field's path."""
@@ -41,7 +45,7 @@ class ProjectQuery(Schema):
 
 class OffsetQuery(ProjectQuery):
     limit = fields.Integer(load_default=100, validate=Range(min=1, max=1000))
-    offset = fields.Integer(load_default=0, validate=Range(min=0))
+    offset = fields.Integer(load_default=0, validate=Range(min=0, max=BIGINT_MAX))
 
 
 class CursorQuery(ProjectQuery):

@@ -7,6 +7,7 @@ from typing import Any
 from flask import g, request
 from marshmallow import Schema, ValidationError
 
+from batchsvc.api.edge import decode_json
 from batchsvc.errors import Invalid
 from schemas.common import validation_detail
 
@@ -23,9 +24,10 @@ def load(schema: Schema, data: Any, location: str) -> dict[str, Any]:
 
 
 def json_body() -> dict[str, Any]:
+    """The request's JSON object; every view reads its body here, through the edge's checks."""
     if not request.data:
         return {}
-    body = request.get_json(silent=True)
+    body = decode_json(request.data)
     if not isinstance(body, dict):
         raise Invalid(["body"], "the request body must be a JSON object")
     return body

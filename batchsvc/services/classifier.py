@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from batchsvc.engines.classify import DEFAULT_MODE
 from batchsvc.errors import Invalid
 from batchsvc.models import BatchJob, ClassifierJob, JobItem, ProcessingResult, StoredFile
+from batchsvc.secrets import split_secrets
 from batchsvc.services.batches import create_classifier_job, new_job
 from batchsvc.services.paging import decode_token, encode_token
 from batchsvc.states import ItemStatus, JobStatus
@@ -30,7 +31,8 @@ def create_job(session: Session, project_id: str, data: dict[str, Any]) -> Class
               "parsing_configuration": data.get("parsing_configuration"),
               "webhook_configurations": data.get("webhook_configurations")}
     validate_targets(config, ["body"])
-    classifier_id = create_classifier_job(session, project_id, config, None)
+    # The row's parsing_configuration is returned as it is stored: store it redacted.
+    classifier_id = create_classifier_job(session, project_id, split_secrets(config)[0], None)
     job = new_job(session, project_id, "classify", config,
                   items=[(i, i, names[i]) for i in ids], classifier_job_id=classifier_id)
     row = session.get(ClassifierJob, classifier_id)

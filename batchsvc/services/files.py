@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -121,6 +122,8 @@ def presigned_url(base_url: str, file_id: str, ttl_seconds: int = 3600) -> dict[
 
 
 def check_download(file_id: str, expires: str | None, signature: str | None) -> bool:
-    if not expires or not signature or not expires.isdigit() or int(expires) < time.time():
+    # ASCII digits only (str.isdigit also takes "²"), and few enough for int().
+    if not expires or not signature or not re.fullmatch(r"[0-9]{1,20}", expires) \
+            or int(expires) < time.time():
         return False
     return hmac.compare_digest(_sign(file_id, int(expires)), signature)

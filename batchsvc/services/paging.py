@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 
 from batchsvc.errors import Invalid
+from batchsvc.models import BIGINT_MAX
 
 
 def encode_token(position: int) -> str:
@@ -18,7 +19,7 @@ def decode_token(token: str | None) -> int:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
         kind, value = raw.split(":", 1)
         position = int(value)
-        if kind != "p" or position < 0:
+        if kind != "p" or not 0 <= position <= BIGINT_MAX:
             raise ValueError
         return position
     except (ValueError, UnicodeDecodeError) as exc:

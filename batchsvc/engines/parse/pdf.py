@@ -14,14 +14,8 @@ import pypdfium2 as pdfium
 import pypdfium2.raw as raw
 
 from .model import PageError, ParseError
-from .pdf_layout import (
-    Seg,
-    assign_heading_levels,
-    group_lines,
-    layout_blocks,
-    most_common_size,
-    size_histogram,
-)
+from .pdf_layout import Seg, assign_heading_levels, layout_blocks, most_common_size, size_histogram
+from .pdf_objects import ImageObj, Rule, page_objects
 
 OcrFn = Callable[[Any], tuple[list[dict[str, Any]], dict[str, Any]]]
 
@@ -357,17 +351,51 @@ def read_pdf(data: bytes, page_indexes: Callable[[int], list[int]], opts: dict[s
         doc.close()
 
 
+Box4 = tuple[float, float, float, float]
+
+
+def _turn(rot: int, w0: float, h0: float) -> Callable[[float, float, float, float], Box4]:
+    """Map a box of the unrotated page onto the page turned ``rot`` degrees clockwise."""
+    if rot == 90:
+        return lambda x0, y0, x1, y1: (y0, w0 - x1, y1, w0 - x0)
+    if rot == 180:
+        return lambda x0, y0, x1, y1: (w0 - x1, h0 - y1, w0 - x0, h0 - y0)
+    if rot == 270:
+        return lambda x0, y0, x1, y1: (h0 - y1, x0, h0 - y0, x1)
+    return lambda x0, y0, x1, y1: (x0, y0, x1, y1)
+
+
+def _turn_rule(r: Rule, turn: Callable[[float, float, float, float], Box4]) -> Rule:
+    x0, y0, x1, y1 = (r.lo, r.at, r.hi, r.at) if r.horizontal else (r.at, r.lo, r.at, r.hi)
+    x0, y0, x1, y1 = turn(x0, y0, x1, y1)
+    if abs(y1 - y0) <= abs(x1 - x0):
+        return Rule(True, (y0 + y1) / 2, x0, x1)
+    return Rule(False, (x0 + x1) / 2, y0, y1)
+
+
 def _read_page(doc: pdfium.PdfDocument, i: int, opts: dict[str, Any],
                ocr: OcrFn | None) -> dict[str, Any]:
     page = doc[i]
     try:
         w, h = page.get_size()
+        rot = page.get_rotation() % 360
+        # pdfium's boxes are in the unrotated page; layout works on the page as displayed.
+        w0, h0 = (h, w) if rot in (90, 270) else (w, h)
         tp = page.get_textpage()
         try:
-            segs, raw_text, dropped = _segments(tp, h, w, opts)
-            lines = group_lines(segs)
-            hist = size_histogram(lines)
-            blocks = layout_blocks(segs, w, h, body=most_common_size(hist), lines=lines)
+            segs, raw_text, dropped = _segments(tp, h0, w0, opts)
+            turn = _turn(rot, w0, h0)
+            for sg in segs:
+                sg.x0, sg.y0, sg.x1, sg.y1 = turn(sg.x0, sg.y0, sg.x1, sg.y1)
+
+            def objects() -> tuple[list[Rule], list[ImageObj]]:
+                rules, images = page_objects(page.raw)
+                for im in images:
+                    im.x0, im.y0, im.x1, im.y1 = turn(im.x0, im.y0, im.x1, im.y1)
+                return [_turn_rule(r, turn) for r in rules], images
+
+            hist = size_histogram(segs)
+            blocks = layout_blocks(segs, w, h, most_common_size(hist), objects)
             links = _links(page, tp, doc, h) if opts.get("annotate_links") else []
         finally:
             tp.close()
@@ -387,6 +415,9 @@ def _read_page(doc: pdfium.PdfDocument, i: int, opts: dict[str, Any],
                 info["ocr"] = True
                 info["ocr_info"] = oinfo
                 info["_hist"] = {}
+        for b in blocks:
+            if b["type"] == "image":  # LlamaParse's names: 0-based page, 1-based image
+                b["name"] = f"img_p{i}_{b['number']}.png"
         _attach_links(blocks, links)
         info["blocks"] = blocks
         return info

@@ -157,6 +157,8 @@ def block_items(b: Block, md: str, rows: list[list[str]] | None = None,
         rows = normalise_rows(b["rows"]) if rows is None else rows
         item = {"type": "table", "rows": rows, "md": table_markdown or table_md(rows),
                 "html": table_html(rows, b.get("spans")), "csv": table_csv(rows)}
+        if b.get("merged_from_pages"):
+            item["merged_from_pages"] = b["merged_from_pages"]
     elif t == "image":
         item = {"type": "image", "caption": "", "md": f"![image]({b['name']})",
                 "url": b["name"]}
@@ -175,6 +177,31 @@ def block_items(b: Block, md: str, rows: list[list[str]] | None = None,
     return out
 
 
+def merge_tables_across_pages(pages: list[dict[str, Any]]) -> None:
+    """A table that ends a page and one with as many columns that opens the next become
+    one table on the first page (LlamaParse's merge_tables_across_pages_in_markdown); a
+    repeated header row is dropped. The later page keeps an empty table item saying where
+    its rows went."""
+    last: tuple[Block, int] | None = None  # the open table and its page number
+    for p in pages:
+        blocks = p.get("blocks") or []
+        first = blocks[0] if blocks else None
+        if (last is not None and first is not None and first["type"] == "table"
+                and not first.get("spans") and first["rows"]
+                and len(first["rows"][0]) == len(last[0]["rows"][0])):
+            head, page_number = last
+            rows = first["rows"]
+            head["rows"] = head["rows"] + (rows[1:] if rows[0] == head["rows"][0] else rows)
+            head.setdefault("merged_from_pages", [page_number]).append(p["index"] + 1)
+            blocks[0] = {"type": "table", "rows": [], "bbox": first.get("bbox"),
+                         "merged_into_page": page_number}
+            if len(blocks) == 1:
+                continue  # the table fills this page: it may go on to the next
+        tail = blocks[-1] if blocks else None
+        last = (tail, p["index"] + 1) if (tail is not None and tail["type"] == "table"
+                                          and tail["rows"] and not tail.get("spans")) else None
+
+
 def render_blocks(blocks: list[Block], opts: dict[str, Any]) -> tuple[str, str, list[dict]]:
     """Return (markdown, text, items) for one page's blocks."""
     mds, texts, items = [], [], []
@@ -182,6 +209,11 @@ def render_blocks(blocks: list[Block], opts: dict[str, Any]) -> tuple[str, str, 
     for b in blocks:
         rows = normalise_rows(b["rows"]) if b["type"] == "table" and not b.get("spans") else (
             b.get("rows"))
+        if b.get("merged_into_page"):
+            items.append({"type": "table", "rows": [], "md": "", "html": "", "csv": "",
+                          "merged_into_page": b["merged_into_page"],
+                          **({"bbox": _bbox(b)} if b.get("bbox") else {})})
+            continue
         md = block_md(b, opts, rows)
         if b["type"] == "image":
             if md:

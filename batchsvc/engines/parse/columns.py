@@ -15,6 +15,7 @@ bottom-left.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -41,17 +42,34 @@ class Atom:
 Unit = tuple[str, Any]  # ("rows", [[Box]]), ("atom", Atom) or ("table", Table)
 
 
-def _slabs(items: Sequence[Box]) -> list[list[Box]]:
+class _Slab(list[Box]):
+    """A horizontal band of boxes; ``line`` while all of them share some height."""
+
+    __slots__ = ("bottom", "line", "top")
+
+    def __init__(self, b: Box) -> None:
+        super().__init__((b,))
+        self.top, self.bottom = b.y1, b.y0
+        self.line = not isinstance(b, Atom)
+
+
+def _slabs(items: Sequence[Box]) -> list[_Slab]:
     """Items in horizontal bands separated by vertical whitespace, top first."""
-    out: list[list[Box]] = []
-    bottom = 0.0
+    out: list[_Slab] = []
+    cur: _Slab | None = None
+    low = 0.0  # the highest bottom in the band: boxes above it all overlap
     for b in sorted(items, key=lambda b: -b.y1):
-        if out and b.y1 > bottom:
-            out[-1].append(b)
-            bottom = min(bottom, b.y0)
+        if cur is not None and b.y1 > cur.bottom:
+            cur.append(b)
+            if b.y0 < cur.bottom:
+                cur.bottom = b.y0
+            if b.y0 > low:
+                low = b.y0
+            cur.line = cur.line and b.y1 > low and not isinstance(b, Atom)
         else:
-            out.append([b])
-            bottom = b.y0
+            cur = _Slab(b)
+            out.append(cur)
+            low = b.y0
     return out
 
 
@@ -85,7 +103,7 @@ def _crosses(items: Sequence[Box], cov: list[list[float]]) -> bool:
 
 @dataclass
 class _Group:
-    slabs: list[list[Box]]
+    slabs: list[_Slab]
     cov: list[list[float]]  # column ranges; one range for a single column
 
     @property
@@ -93,7 +111,7 @@ class _Group:
         return [b for s in self.slabs for b in s]
 
 
-def _groups(slabs: list[list[Box]], gap: float) -> list[_Group]:
+def _groups(slabs: list[_Slab], gap: float) -> list[_Group]:
     """Consecutive slabs sharing gutters, with each group's column ranges."""
     groups: list[_Group] = []
     for slab in slabs:
@@ -113,7 +131,7 @@ def _groups(slabs: list[list[Box]], gap: float) -> list[_Group]:
             else:
                 # A column heading just above the columns belongs to its column: pull back
                 # the last slabs of a single-column group that stay clear of the gutters.
-                pulled: list[list[Box]] = []
+                pulled: list[_Slab] = []
                 while len(g.slabs) > 1 and len(pulled) < 3 and not _crosses(g.slabs[-1], cov):
                     pulled.insert(0, g.slabs.pop())
                 if pulled:
@@ -127,12 +145,7 @@ def _groups(slabs: list[list[Box]], gap: float) -> list[_Group]:
 
 
 def _columns(items: list[Box], cov: list[list[float]]) -> list[list[Box]]:
-    cols: list[list[Box]] = [[] for _ in cov]
-    for b in items:
-        cx = (b.x0 + b.x1) / 2
-        k = next((i for i, (_, hi) in enumerate(cov) if cx <= hi), len(cov) - 1)
-        cols[k].append(b)
-    return [c for c in cols if c]
+    return [c for c in _split([items], cov)[0] if c]
 
 
 def _major(cov: list[list[float]], gap: float) -> list[list[float]]:
@@ -151,18 +164,16 @@ def _major(cov: list[list[float]], gap: float) -> list[list[float]]:
     return out or [[cov[0][0], cov[-1][1]]]
 
 
-def _col(b: Box, cov: list[list[float]]) -> int:
-    cx = (b.x0 + b.x1) / 2
-    return next((i for i, (_, hi) in enumerate(cov) if cx <= hi), len(cov) - 1)
-
-
 def _split(rows: list[list[Box]], cov: list[list[float]]) -> list[list[list[Box]]]:
-    """Each row's boxes by column: rows[r][c] is a list of boxes."""
+    """Each row's boxes by column (of their centre): rows[r][c] is a list of boxes."""
+    his = [hi for _, hi in cov]
+    last = len(cov) - 1
     out = []
     for row in rows:
         cells: list[list[Box]] = [[] for _ in cov]
         for b in row:
-            cells[_col(b, cov)].append(b)
+            k = bisect_left(his, (b.x0 + b.x1) / 2)
+            cells[k if k < last else last].append(b)
         out.append(cells)
     return out
 
@@ -203,21 +214,20 @@ def _aligned(cells: list[list[list[Box]]]) -> float:
     return sum(1 for r in cells if sum(1 for c in r if c) > 1) / len(cells) if cells else 0.0
 
 
-def _slab_rows(slabs: list[list[Box]]) -> list[list[Box]]:
+def _slab_rows(slabs: list[_Slab]) -> list[list[Box]]:
     """Rows of text top to bottom; most slabs are one line (their boxes share a height)."""
     out: list[list[Box]] = []
     for slab in slabs:
+        if slab.line:
+            out.append(slab if len(slab) == 1 else sorted(slab, key=lambda b: b.x0))
+            continue
         texts = [b for b in slab if not isinstance(b, Atom)]
-        if len(texts) == 1:
-            out.append(texts)
-        elif texts and min(b.y1 for b in texts) > max(b.y0 for b in texts):
-            out.append(sorted(texts, key=lambda b: b.x0))
-        elif texts:
+        if texts:
             out.extend(rows_of(texts))
     return out
 
 
-def _rows_units(slabs: list[list[Box]]) -> list[Unit]:
+def _rows_units(slabs: list[_Slab]) -> list[Unit]:
     """Text rows top to bottom, atoms in their place."""
     atoms = sorted((b for s in slabs for b in s if isinstance(b, Atom)), key=lambda a: -a.y1)
     out: list[Unit] = []
@@ -253,7 +263,7 @@ def _order(items: list[Box], gap: float, page_h: float, rtl: bool, depth: int,
            out: Order) -> None:
     slabs = _slabs(items)
     if not out.blank:
-        out.blank = any(min(b.y0 for b in a) - max(b.y1 for b in z) > BLANK_SHARE * page_h
+        out.blank = any(a.bottom - z.top > BLANK_SHARE * page_h
                         for a, z in zip(slabs, slabs[1:], strict=False))
     for g in _groups(slabs, gap):
         group, cov = g.items, g.cov
@@ -271,11 +281,12 @@ def _order(items: list[Box], gap: float, page_h: float, rtl: bool, depth: int,
             wide = _split(rows, major)
             if all(_prose(wide, c) for c in range(len(major))):
                 cov, cells = major, wide  # bullets and checkboxes beside prose: columns
+        # Rows that mostly fill several columns may be a ruled table (its cells may hold
+        # prose) worth reading the page's rules for; side notes beside prose and an
+        # equation's number are not.
+        aligned = _aligned(cells)
+        out.gridlike = out.gridlike or (aligned >= 0.5 and len(rows) >= 3)
         if not all(_prose(cells, c) for c in range(len(cov))):
-            # Rows that mostly fill several columns may be a ruled table worth reading the
-            # page's rules for; side notes beside prose and an equation's number are not.
-            aligned = _aligned(cells)
-            out.gridlike = out.gridlike or (aligned >= 0.5 and len(rows) >= 3)
             table = _table(cells) if len(texts) == len(group) else None
             if table is not None:
                 out.units.append(("table", table))

@@ -11,6 +11,7 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Literal
 
 from .blocks import Block
 from .columns import Atom, Unit, reading_order
@@ -122,45 +123,66 @@ def _rtl_share(text: str) -> float:
     return sum(1 for ch in letters if "\u0590" <= ch <= "\u08ff") / len(letters) if letters else 0.0
 
 
-ObjectsFn = Callable[[], tuple[list[Rule], list[ImageObj]]]
+ObjectsFn = Callable[[bool], tuple[list[Rule], list[ImageObj]]]
+FigureSearch = Literal["none", "blank", "all"]
 
 
 def layout_blocks(segs: list[Seg], page_w: float, page_h: float, body: float | None = None,
-                  objects: ObjectsFn | None = None) -> list[Block]:
+                  objects: ObjectsFn | None = None,
+                  figures: FigureSearch = "blank") -> list[Block]:
     """The page's blocks in reading order.
 
-    ``objects`` returns the page's rules and images. It is called only when the text hints
-    at a table or leaves room for a figure, because reading every page object costs as
-    much as reading the text.
+    ``objects(rules)`` returns the page's rules (when asked) and images. Reading every page
+    object costs about as much as reading the text, so it is called only when the text
+    hints at a table, or for figures: ``figures`` says where they are looked for (nowhere
+    in a document without images, where the text leaves room for one, or everywhere).
     """
     body = body or most_common_size(size_histogram(segs))
     rtl = _rtl_share("".join(sg.text for sg in segs[:400])) > 0.5
     order = reading_order(list(segs), body, page_h, rtl)
-    if objects is not None and (order.gridlike or order.blank):
-        rules, images = objects()
-        if not order.gridlike:
-            rules = []  # text with no table-like rows: rules are underlines and frames
-        atoms: list[Box] = []
-        inside: set[int] = set()
-        for t, idx in ruled_tables(rules, segs):
+    want_images = figures == "all" or (figures == "blank" and order.blank)
+    if objects is None or not (order.gridlike or want_images):
+        return _blocks(order.units, page_w, page_h, body, rtl)
+    rules, images = objects(order.gridlike or order.blank)  # a table may sit in a gap
+    tables: list[Box] = []
+    inside: set[int] = set()
+    for t, idx in ruled_tables(rules, segs):
+        inside |= idx
+        tables.append(Atom(t.x0, t.y0, t.x1, t.y1, _table_block(t, page_h, rtl)))
+    for x0, y0, x1, y1 in rule_bands(rules):
+        idx = {k for k, sg in enumerate(segs) if k not in inside
+               and x0 - 2 <= (sg.x0 + sg.x1) / 2 <= x1 + 2 and y0 <= (sg.y0 + sg.y1) / 2 <= y1}
+        bt = band_table([segs[k] for k in idx], x0, x1, max(0.9 * body, 4.0))
+        if bt is not None:
             inside |= idx
-            atoms.append(Atom(t.x0, t.y0, t.x1, t.y1, _table_block(t, page_h, rtl)))
-        for x0, y0, x1, y1 in rule_bands(rules):
-            idx = {k for k, sg in enumerate(segs) if k not in inside
-                   and x0 - 2 <= (sg.x0 + sg.x1) / 2 <= x1 + 2 and y0 <= (sg.y0 + sg.y1) / 2 <= y1}
-            bt = band_table([segs[k] for k in idx], x0, x1, max(0.9 * body, 4.0))
-            if bt is not None:
-                inside |= idx
-                atoms.append(Atom(bt.x0, bt.y0, bt.x1, bt.y1, _table_block(bt, page_h, rtl)))
-        for k, im in enumerate(images, 1):
-            if (im.x1 - im.x0) * (im.y1 - im.y0) < 0.9 * page_w * page_h:
-                atoms.append(Atom(im.x0, im.y0, im.x1, im.y1, {
-                    "type": "image", "object": im.index, "number": k,
-                    "bbox": _bbox(im.x0, im.y0, im.x1, im.y1, page_h)}))
-        if atoms:
-            rest: list[Box] = [sg for k, sg in enumerate(segs) if k not in inside]
-            order = reading_order(rest + atoms, body, page_h, rtl)
+            tables.append(Atom(bt.x0, bt.y0, bt.x1, bt.y1, _table_block(bt, page_h, rtl)))
+    figs: list[Box] = [Atom(im.x0, im.y0, im.x1, im.y1, {
+        "type": "image", "object": list(im.path), "number": k,
+        "bbox": _bbox(im.x0, im.y0, im.x1, im.y1, page_h)})
+        for k, im in enumerate(images, 1)
+        if (im.x1 - im.x0) * (im.y1 - im.y0) < 0.9 * page_w * page_h]  # not a scan's page
+    if tables:
+        rest: list[Box] = [sg for k, sg in enumerate(segs) if k not in inside]
+        order = reading_order(rest + tables + figs, body, page_h, rtl)
+    else:
+        for f in figs:
+            assert isinstance(f, Atom)
+            _insert(order.units, f)
     return _blocks(order.units, page_w, page_h, body, rtl)
+
+
+def _insert(units: list[Unit], atom: Atom) -> None:
+    """Place a figure before the first text row below its top that it overlaps across."""
+    for i, (kind, unit) in enumerate(units):
+        if kind != "rows":
+            continue
+        for j, row in enumerate(unit):
+            if row[0].y1 <= atom.y1 and max(b.x1 for b in row) >= atom.x0 - 1 and min(
+                    b.x0 for b in row) <= atom.x1 + 1:
+                units[i:i + 1] = [u for u in (("rows", unit[:j]), ("atom", atom),
+                                              ("rows", unit[j:])) if u[1]]
+                return
+    units.append(("atom", atom))
 
 
 def _bbox(x0: float, y0: float, x1: float, y1: float, page_h: float) -> dict[str, float]:
@@ -271,3 +293,19 @@ def assign_heading_levels(blocks: list[Block], body: float) -> None:
         if b["type"] == "heading" and "size" in b:
             size = round(b.pop("size"), 1)
             b["level"] = min(6, sizes.index(size) + 1) if size > body else min(6, len(sizes) + 1)
+
+
+def ocr_blocks(words: list[dict[str, Any]], fx: float, fy: float, page_w: float,
+               page_h: float) -> list[Block]:
+    """Blocks from OCR words (image pixels, top-left origin; ``fx``/``fy`` are points per
+    pixel): the same layout pass as a text layer, each word sized by its line's height."""
+    segs = []
+    for k, w in enumerate(words):
+        text = w["text"]
+        nxt = words[k + 1]["text"] if k + 1 < len(words) else ""
+        if text.endswith("-") and len(text) > 1 and nxt[:1].islower():
+            text = text[:-1] + "\xad"  # a word broken at the line's end: joined like a soft hyphen
+        y1 = page_h - w["y"] * fy
+        segs.append(Seg(w["x"] * fx, y1 - w["h"] * fy, (w["x"] + w["w"]) * fx, y1, text,
+                        w["line_h"] * fy * 0.8))
+    return layout_blocks(segs, page_w, page_h, figures="none")

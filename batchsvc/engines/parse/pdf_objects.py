@@ -30,7 +30,7 @@ class Rule:
 
 @dataclass(slots=True)
 class ImageObj:
-    index: int  # 0-based position among the page's top-level objects
+    path: tuple[int, ...]  # index among the page's objects, then inside a form object
     x0: float
     y0: float
     x1: float
@@ -57,13 +57,15 @@ class _Fast:
         self.point = proto("FPDFPathSegment_GetPoint", ci, vp, pf, pf)
         self.seg_type = proto("FPDFPathSegment_GetType", ci, vp)
         self.matrix = proto("FPDFPageObj_GetMatrix", ci, vp, vp)
+        self.form_count = proto("FPDFFormObj_CountObjects", ci, vp)
+        self.form_get = proto("FPDFFormObj_GetObject", vp, vp, ctypes.c_ulong)
 
 
 _FAST: _Fast | None = None
 
 
-def page_objects(page_raw: Any) -> tuple[list[Rule], list[ImageObj]]:
-    """Rules and image objects of one page (top-level objects only)."""
+def page_objects(page_raw: Any, want_rules: bool = True) -> tuple[list[Rule], list[ImageObj]]:
+    """Rules (when asked) and image objects of one page (top-level objects only)."""
     global _FAST
     f = _FAST = _FAST or _Fast()
     pr = cast(int, ctypes.cast(page_raw, ctypes.c_void_p).value)
@@ -75,19 +77,22 @@ def page_objects(page_raw: Any) -> tuple[list[Rule], list[ImageObj]]:
     box = (ctypes.c_float * 4)()
     pl, pb, pr_, pt = (ctypes.cast(ctypes.addressof(box) + 4 * j,
                                    ctypes.POINTER(ctypes.c_float)) for j in range(4))
-    path_t, image_t = raw.FPDF_PAGEOBJ_PATH, raw.FPDF_PAGEOBJ_IMAGE
+    path_t, image_t, form_t = raw.FPDF_PAGEOBJ_PATH, raw.FPDF_PAGEOBJ_IMAGE, raw.FPDF_PAGEOBJ_FORM
     get, typ, bounds = f.get, f.type, f.bounds
     for i in range(n):
         obj = get(pr, i)
         t = typ(obj)
-        if t != path_t and t != image_t:
+        if t == form_t:
+            _form_images(f, obj, i, images)
+            continue
+        if t != image_t and (t != path_t or not want_rules):
             continue
         if not bounds(obj, pl, pb, pr_, pt):
             continue
         x0, y0, x1, y1 = box[0], box[1], box[2], box[3]
         if t == image_t:
             if x1 - x0 >= MIN_FIGURE and y1 - y0 >= MIN_FIGURE:
-                images.append(ImageObj(i, x0, y0, x1, y1))
+                images.append(ImageObj((i,), x0, y0, x1, y1))
             continue
         w, h = x1 - x0, y1 - y0
         if h <= THIN and w >= MIN_RULE:
@@ -97,6 +102,28 @@ def page_objects(page_raw: Any) -> tuple[list[Rule], list[ImageObj]]:
         elif w >= MIN_RULE and h >= MIN_RULE:
             _path_rules(f, obj, x0, y0, x1, y1, rules)
     return rules, images
+
+
+def _form_images(f: _Fast, form: int, i: int, out: list[ImageObj]) -> None:
+    """Images drawn inside a form XObject (one level down): their boxes are in the form's
+    space, which the form's matrix maps onto the page."""
+    m = (ctypes.c_float * 6)()
+    if not f.matrix(form, ctypes.addressof(m)):
+        return
+    a, b, c, d, e, ff = m
+    if abs(b) > 1e-3 or abs(c) > 1e-3:
+        return
+    box = (ctypes.c_float * 4)()
+    ptrs = [ctypes.cast(ctypes.addressof(box) + 4 * j, ctypes.POINTER(ctypes.c_float))
+            for j in range(4)]
+    for k in range(min(f.form_count(form), MAX_OBJECTS)):
+        obj = f.form_get(form, k)
+        if f.type(obj) != raw.FPDF_PAGEOBJ_IMAGE or not f.bounds(obj, *ptrs):
+            continue
+        xs = sorted((a * box[0] + e, a * box[2] + e))
+        ys = sorted((d * box[1] + ff, d * box[3] + ff))
+        if xs[1] - xs[0] >= MIN_FIGURE and ys[1] - ys[0] >= MIN_FIGURE:
+            out.append(ImageObj((i, k), xs[0], ys[0], xs[1], ys[1]))
 
 
 def _path_rules(f: _Fast, obj: int, x0: float, y0: float, x1: float, y1: float,

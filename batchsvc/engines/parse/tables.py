@@ -10,6 +10,7 @@ or numeric: prose never is.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
@@ -143,14 +144,15 @@ def ruled_tables(rules: list[Rule], boxes: Sequence[Box]) -> list[tuple[Table, s
 def _grid(hs: dict[int, list[Rule]], vs: dict[int, list[Rule]], xs: list[float],
           ys: list[float], boxes: Sequence[Box]) -> tuple[Table, set[int]] | None:
     nr, nc = len(ys) - 1, len(xs) - 1
+    neg_ys = [-y for y in ys]  # ascending, for bisect
     at: dict[tuple[int, int], list[Box]] = {}
     inside: set[int] = set()
     for k, b in enumerate(boxes):
         cx, cy = (b.x0 + b.x1) / 2, (b.y0 + b.y1) / 2
         if not (xs[0] <= cx <= xs[-1] and ys[-1] <= cy <= ys[0]):
             continue
-        c = next(j for j in range(nc) if cx <= xs[j + 1])
-        r = next(i for i in range(nr) if cy >= ys[i + 1])
+        c = min(nc - 1, max(0, bisect_left(xs, cx) - 1))
+        r = min(nr - 1, max(0, bisect_left(neg_ys, -cy) - 1))
         at.setdefault((r, c), []).append(b)
         inside.add(k)
     if len({c for (_, c) in at}) < 2 or len({r for (r, _) in at}) < 2:
@@ -183,6 +185,11 @@ def _grid(hs: dict[int, list[Rule]], vs: dict[int, list[Rule]], xs: list[float],
     rows, spans = _drop_empty_columns(rows, spans)
     if len(rows) < 2 or len(rows[0]) < 2:
         return None
+    covered = sum(rs * cs - 1 for _, _, rs, cs in spans)
+    filled = sum(1 for r in rows for c in r if c)
+    if (sum(1 for r in rows if sum(1 for c in r if c) >= 2) < 2
+            or filled < 0.3 * (len(rows) * len(rows[0]) - covered)):
+        return None  # labels scattered over a drawing's lines
     return Table(rows, xs[0], ys[-1], xs[-1], ys[0], spans), inside
 
 

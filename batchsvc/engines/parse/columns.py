@@ -18,6 +18,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 from .tables import Box, Table, borderless, cell_text, list_like, rows_of
@@ -39,6 +40,7 @@ class Atom:
     text: str = ""
 
 
+_X0 = attrgetter("x0")
 Unit = tuple[str, Any]  # ("rows", [[Box]]), ("atom", Atom) or ("table", Table)
 
 
@@ -70,13 +72,17 @@ def _slabs(items: Sequence[Box]) -> list[_Slab]:
             cur = _Slab(b)
             out.append(cur)
             low = b.y0
+    for slab in out:
+        if len(slab) > 1:
+            slab.sort(key=_X0)  # left to right, once: coverage and rows read it so
     return out
 
 
-def _coverage(items: Sequence[Box], gap: float) -> list[list[float]]:
-    """Merged x-ranges of the items; ranges closer than ``gap`` are one."""
+def _coverage(items: Sequence[Box], gap: float, ordered: bool = False) -> list[list[float]]:
+    """Merged x-ranges of the items (``ordered``: already left to right); ranges closer
+    than ``gap`` are one."""
     out: list[list[float]] = []
-    for b in sorted(items, key=lambda b: b.x0):
+    for b in items if ordered else sorted(items, key=_X0):
         if out and b.x0 - out[-1][1] < gap:
             if b.x1 > out[-1][1]:
                 out[-1][1] = b.x1
@@ -115,7 +121,7 @@ def _groups(slabs: list[_Slab], gap: float) -> list[_Group]:
     """Consecutive slabs sharing gutters, with each group's column ranges."""
     groups: list[_Group] = []
     for slab in slabs:
-        cov = _coverage(slab, gap)
+        cov = _coverage(slab, gap, ordered=True)
         g = groups[-1] if groups else None
         if g is not None:
             if len(g.cov) > 1:
@@ -181,8 +187,9 @@ def _split(rows: list[list[Box]], cov: list[list[float]]) -> list[list[list[Box]
 def _prose(cells: list[list[list[Box]]], c: int) -> bool:
     """Whether column ``c`` reads as running text: long lines."""
     lines = [r[c] for r in cells if r[c]]
-    return bool(lines) and sum(len(b.text) for ln in lines for b in ln) / len(lines) >= (
-        PROSE_CHARS)
+    # characters per line, a space between boxes (a box may hold one word)
+    chars = sum(len(b.text) for ln in lines for b in ln) + sum(len(ln) - 1 for ln in lines)
+    return bool(lines) and chars / len(lines) >= PROSE_CHARS
 
 
 def _table(cells: list[list[list[Box]]]) -> Table | None:
@@ -219,7 +226,7 @@ def _slab_rows(slabs: list[_Slab]) -> list[list[Box]]:
     out: list[list[Box]] = []
     for slab in slabs:
         if slab.line:
-            out.append(slab if len(slab) == 1 else sorted(slab, key=lambda b: b.x0))
+            out.append(slab)
             continue
         texts = [b for b in slab if not isinstance(b, Atom)]
         if texts:

@@ -423,7 +423,7 @@ def _read_page(doc: pdfium.PdfDocument, i: int, opts: dict[str, Any], ocr: OcrFn
                 rules, images = page_objects(page.raw, want_rules)
                 for im in images:
                     im.x0, im.y0, im.x1, im.y1 = turn(im.x0, im.y0, im.x1, im.y1)
-                return [_turn_rule(r, turn) for r in rules], images
+                return ([_turn_rule(r, turn) for r in rules] if rot else rules), images
 
             hist = size_histogram(segs)
             blocks = layout_blocks(segs, w, h, most_common_size(hist), objects, figures)

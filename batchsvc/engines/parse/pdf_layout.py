@@ -103,9 +103,12 @@ def _join(lines: list[str]) -> str:
 
 def size_histogram(segs: list[Seg]) -> Counter[float]:
     """Characters per font size (rounded to 0.1 pt); pages' histograms add up."""
-    c: Counter[float] = Counter()
+    exact: Counter[float] = Counter()
     for sg in segs:
-        c[round(sg.size, 1)] += len(sg.text)
+        exact[sg.size] += len(sg.text)
+    c: Counter[float] = Counter()
+    for size, n in exact.items():  # few distinct sizes: round each once
+        c[round(size, 1)] += n
     return c
 
 
@@ -143,7 +146,7 @@ def layout_blocks(segs: list[Seg], page_w: float, page_h: float, body: float | N
     want_images = figures == "all" or (figures == "blank" and order.blank)
     if objects is None or not (order.gridlike or want_images):
         return _blocks(order.units, page_w, page_h, body, rtl)
-    rules, images = objects(order.gridlike or order.blank)  # a table may sit in a gap
+    rules, images = objects(order.gridlike or order.blank)  # a ruled table may sit in a gap
     tables: list[Box] = []
     inside: set[int] = set()
     for t, idx in ruled_tables(rules, segs):
@@ -156,11 +159,14 @@ def layout_blocks(segs: list[Seg], page_w: float, page_h: float, body: float | N
         if bt is not None:
             inside |= idx
             tables.append(Atom(bt.x0, bt.y0, bt.x1, bt.y1, _table_block(bt, page_h, rtl)))
-    figs: list[Box] = [Atom(im.x0, im.y0, im.x1, im.y1, {
-        "type": "image", "object": list(im.path), "number": k,
-        "bbox": _bbox(im.x0, im.y0, im.x1, im.y1, page_h)})
-        for k, im in enumerate(images, 1)
-        if (im.x1 - im.x0) * (im.y1 - im.y0) < 0.9 * page_w * page_h]  # not a scan's page
+    figs: list[Box] = []
+    for k, im in enumerate(images, 1):
+        # the part on the page; a page-sized image is a scan's page, not a figure
+        x0, y0, x1, y1 = max(0.0, im.x0), max(0.0, im.y0), min(page_w, im.x1), min(page_h, im.y1)
+        if x1 > x0 and y1 > y0 and (x1 - x0) * (y1 - y0) < 0.9 * page_w * page_h:
+            figs.append(Atom(x0, y0, x1, y1, {"type": "image", "object": list(im.path),
+                                              "number": k,
+                                              "bbox": _bbox(x0, y0, x1, y1, page_h)}))
     if tables:
         rest: list[Box] = [sg for k, sg in enumerate(segs) if k not in inside]
         order = reading_order(rest + tables + figs, body, page_h, rtl)
@@ -201,12 +207,12 @@ def _table_block(t: Table, page_h: float, rtl: bool) -> Block:
     return b
 
 
-def _lines(rows: list[list[Seg]]) -> list[Line]:
+def _lines(rows: list[list[Seg]], maybe_rtl: bool) -> list[Line]:
     """Each row as lines: pieces further apart than three ems are separate lines (a running
     head beside its page number), read right to left on a right-to-left row."""
     out: list[Line] = []
     for row in rows:
-        rtl = _rtl_share("".join(sg.text for sg in row)) > 0.5
+        rtl = maybe_rtl and _rtl_share("".join(sg.text for sg in row)) > 0.5
         pieces: list[list[Seg]] = [[row[0]]]
         for prev, sg in zip(row, row[1:], strict=False):
             if sg.x0 - prev.x1 > 3 * max(prev.size, sg.size):
@@ -221,6 +227,8 @@ def _blocks(units: list[Unit], page_w: float, page_h: float, body: float,
             rtl: bool) -> list[Block]:
     blocks: list[Block] = []
     para: list[Line] = []
+    maybe_rtl = rtl or any(_RTL.search(sg.text) for u in units if u[0] == "rows"
+                           for row in u[1] for sg in row)
 
     def bbox(ls: list[Line]) -> dict[str, float]:
         first = ls[0]
@@ -266,7 +274,7 @@ def _blocks(units: list[Unit], page_w: float, page_h: float, body: float,
             flush()
             blocks.append(unit.block)
             continue
-        for ln in _lines(unit):
+        for ln in _lines(unit, maybe_rtl):
             if para:
                 prev = para[-1]
                 gap = prev.y0 - ln.y1

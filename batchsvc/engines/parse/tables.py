@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Protocol, TypeVar
 
 from .pdf_objects import Rule
@@ -31,6 +33,11 @@ class Box(Protocol):
 
 
 B = TypeVar("B", bound=Box)
+_X0 = attrgetter("x0")
+
+
+def _top_first(b: Box) -> float:
+    return -(b.y0 + b.y1)
 
 
 @dataclass
@@ -155,8 +162,9 @@ def _grid(hs: dict[int, list[Rule]], vs: dict[int, list[Rule]], xs: list[float],
         r = min(nr - 1, max(0, bisect_left(neg_ys, -cy) - 1))
         at.setdefault((r, c), []).append(b)
         inside.add(k)
-    if len({c for (_, c) in at}) < 2 or len({r for (r, _) in at}) < 2:
-        return None  # a box around text, or a single row of labels: not a table
+    per_row = Counter(r for (r, _) in at)
+    if len({c for (_, c) in at}) < 2 or sum(1 for n in per_row.values() if n >= 2) < 2:
+        return None  # a box around text, labels scattered over a drawing: not a table
     # Union grid cells that no rule separates: the spanning cells.
     owner = [[(r, c) for c in range(nc)] for r in range(nr)]
     for r in range(nr):
@@ -229,17 +237,25 @@ def rows_of(boxes: list[B]) -> list[list[B]]:
     (so a superscript stays on its line); each row left to right."""
     rows: list[list[B]] = []
     top = bottom = 0.0
-    for b in sorted(boxes, key=lambda b: -(b.y0 + b.y1)):
+    for b in sorted(boxes, key=_top_first):
+        y0, y1 = b.y0, b.y1
         if rows:
-            inter = min(top, b.y1) - max(bottom, b.y0)
-            if inter > 0.5 * max(0.1, min(top - bottom, b.y1 - b.y0)):
+            inter = (top if top < y1 else y1) - (bottom if bottom > y0 else y0)
+            h = y1 - y0
+            if h > top - bottom:
+                h = top - bottom
+            if inter > 0.5 * (h if h > 0.1 else 0.1):
                 rows[-1].append(b)
-                top, bottom = max(top, b.y1), min(bottom, b.y0)
+                if y1 > top:
+                    top = y1
+                if y0 < bottom:
+                    bottom = y0
                 continue
         rows.append([b])
-        top, bottom = b.y1, b.y0
+        top, bottom = y1, y0
     for r in rows:
-        r.sort(key=lambda b: b.x0)
+        if len(r) > 1:
+            r.sort(key=_X0)
     return rows
 
 

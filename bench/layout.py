@@ -26,10 +26,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+REPO = Path(__file__).resolve().parents[1]
+# this checkout's batchsvc, not whichever one the environment has installed
+sys.path[:0] = [str(REPO), str(REPO / "bench")]
 from parse import _cpu, _words, order_sim  # noqa: E402  (sibling bench script)
 
-REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO / ".." / "shared" / "corpus"
 RESULTS = REPO / "bench" / "RESULTS.md"
 ENGINES = ("batchsvc", "markitdown", "pdfium")

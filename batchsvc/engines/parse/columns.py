@@ -292,7 +292,8 @@ def _order(items: list[Box], gap: float, page_h: float, rtl: bool, depth: int,
         # prose) worth reading the page's rules for; side notes beside prose and an
         # equation's number are not.
         aligned = _aligned(cells)
-        out.gridlike = out.gridlike or (aligned >= 0.5 and len(rows) >= 3)
+        out.gridlike = out.gridlike or (aligned >= 0.5 and sum(
+            1 for r in cells if sum(1 for c in r if c) >= 2) >= 3)
         if not all(_prose(cells, c) for c in range(len(cov))):
             table = _table(cells) if len(texts) == len(group) else None
             if table is not None:

@@ -15,6 +15,7 @@ import pypdfium2.raw as raw
 
 THIN = 2.5  # points: a path this thin in one direction is a rule
 MIN_RULE = 4.0  # points: shorter pieces are glyph-like marks (bullets, ticks)
+MIN_GRID = 30.0  # points: a path drawing lines in a smaller box is an icon, not a table
 MAX_OBJECTS = 20_000  # a page with more objects is a drawing; no rules are looked for
 MAX_SEGMENTS = 4000  # path segments read per path
 MIN_FIGURE = 24.0  # points: smaller images are icons and decorations
@@ -99,7 +100,7 @@ def page_objects(page_raw: Any, want_rules: bool = True) -> tuple[list[Rule], li
             rules.append(Rule(True, (y0 + y1) / 2, x0, x1))
         elif w <= THIN and h >= MIN_RULE:
             rules.append(Rule(False, (x0 + x1) / 2, y0, y1))
-        elif w >= MIN_RULE and h >= MIN_RULE:
+        elif w >= MIN_RULE and h >= MIN_RULE and (w >= MIN_GRID or h >= MIN_GRID):
             _path_rules(f, obj, x0, y0, x1, y1, rules)
     return rules, images
 

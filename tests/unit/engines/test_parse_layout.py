@@ -150,6 +150,26 @@ def test_images_produced_when_asked_and_a_bad_image_fails_alone():
     assert "images" not in json.loads(blob) and len(blob) < 20_000
 
 
+def test_images_reach_the_sdk_types():
+    from llama_cloud.types.parsing_get_response import ParsingGetResponse
+
+    from batchsvc.engines.parse import render_v2
+
+    r = parse_document(images_pdf(), "x.pdf", {"images_to_save": ["screenshot", "embedded"]},
+                       keep_images=True)
+    job = {"id": "pjb-1", "project_id": "prj-1", "status": "COMPLETED"}
+    body = json.loads(json.dumps(render_v2(
+        json.loads(json.dumps(r.to_dict())), job, ["items", "images_content_metadata"],
+        image_url=lambda name: f"https://store.example/{name}",
+        image_filenames=["img_p0_1.png"])))
+    model = ParsingGetResponse.model_validate(body)
+    (meta,) = model.images_content_metadata.images
+    assert meta.filename == "img_p0_1.png" and meta.category == "embedded"
+    assert meta.presigned_url == "https://store.example/img_p0_1.png" and meta.bbox.w == 200
+    kinds = [type(i).__name__ for i in model.items.pages[0].items]
+    assert "ImageItem" in kinds and "TextItem" in kinds
+
+
 def test_images_not_kept_are_reported_not_applied():
     r = parse_document(images_pdf(), "x.pdf", {"take_screenshot": True})
     assert r.images == [] and r.pages[0].images == []

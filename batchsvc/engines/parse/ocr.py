@@ -134,19 +134,20 @@ def ocr_image(img: Any, lang: str = "eng") -> tuple[list[dict[str, Any]], dict[s
     except pytesseract.TesseractError as exc:
         raise PageError(f"OCR failed: {exc}") from None
     words: list[dict[str, Any]] = []
-    line_h: dict[tuple[int, int, int], int] = {}
+    line_h: dict[tuple[int, int, int], list[int]] = {}
     confs = []
     for k, word in enumerate(data["text"]):
         if not word.strip() or float(data["conf"][k]) < 0:
             continue
         line = (data["block_num"][k], data["par_num"][k], data["line_num"][k])
         h = data["height"][k]
-        line_h[line] = max(line_h.get(line, 0), h)
+        line_h.setdefault(line, []).append(h)
         words.append({"text": word, "x": data["left"][k], "y": data["top"][k],
                       "w": data["width"][k], "h": h, "line": line})
         confs.append(float(data["conf"][k]))
     for w in words:
-        w["line_h"] = line_h[w.pop("line")]
+        hs = sorted(line_h[w.pop("line")])
+        w["line_h"] = hs[len(hs) // 2]  # the median: one descender does not make a heading
     info = {"rotation": rotate, "confidence": round(sum(confs) / len(confs) / 100, 3)
             if confs else 0.0, "width": img.width, "height": img.height}
     return words, info

@@ -307,13 +307,17 @@ def ocr_blocks(words: list[dict[str, Any]], fx: float, fy: float, page_w: float,
                page_h: float) -> list[Block]:
     """Blocks from OCR words (image pixels, top-left origin; ``fx``/``fy`` are points per
     pixel): the same layout pass as a text layer, each word sized by its line's height."""
+    heights = sorted(w["line_h"] for w in words)
+    body = heights[len(heights) // 2] if heights else 0
     segs = []
     for k, w in enumerate(words):
+        # OCR boxes vary with the letters; only a clearly larger or smaller line changes size
+        h = w["line_h"] if not 0.75 * body <= w["line_h"] <= 1.3 * body else body
         text = w["text"]
         nxt = words[k + 1]["text"] if k + 1 < len(words) else ""
         if text.endswith("-") and len(text) > 1 and nxt[:1].islower():
             text = text[:-1] + "\xad"  # a word broken at the line's end: joined like a soft hyphen
         y1 = page_h - w["y"] * fy
         segs.append(Seg(w["x"] * fx, y1 - w["h"] * fy, (w["x"] + w["w"]) * fx, y1, text,
-                        w["line_h"] * fy * 0.8))
+                        h * fy))
     return layout_blocks(segs, page_w, page_h, figures="none")

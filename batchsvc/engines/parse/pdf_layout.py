@@ -33,10 +33,6 @@ class Seg:
     size: float
     bold: bool = False
 
-    @property
-    def h(self) -> float:
-        return max(0.1, self.y1 - self.y0)
-
 
 class Line:
     """Segments on one baseline, given left to right; geometry and text computed once.

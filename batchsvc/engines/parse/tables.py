@@ -266,7 +266,7 @@ def cell_text(boxes: list[B]) -> str:
     return " ".join(" ".join(b.text.strip() for b in r) for r in rows_of(boxes)).strip()
 
 
-def numeric(text: str) -> bool:
+def _numeric(text: str) -> bool:
     return bool(_NUMERIC.match(text))
 
 
@@ -288,7 +288,7 @@ def borderless(rows: list[list[str]]) -> bool:
         return False
     words = sorted(len(c.split()) for c in cells)
     long_share = sum(1 for w in words if w >= 7) / len(words)
-    num_share = sum(1 for c in cells if numeric(c)) / len(cells)
+    num_share = sum(1 for c in cells if _numeric(c)) / len(cells)
     median = words[len(words) // 2]
     density = len(cells) / (len(rows) * len(rows[0]))
     return long_share <= 0.15 and (median <= 3 or num_share >= 0.3) and density >= 0.45

@@ -28,8 +28,8 @@ MODES = {False: "### Default sizes (`make bench`)", True: "### Large sizes (`--f
 # benchmarks go first: they count CPU seconds per page or document, which rise when the other
 # core is busy (a run right after scaleout measured the parser at 169 pages/CPU-s, and at 259
 # alone a minute later, with the machine otherwise idle).
-SCRIPTS = {"parse": False, "classify": False, "orchestration": True, "large": True,
-           "readpath": True, "scaleout": True}
+SCRIPTS = {"parse": False, "layout": False, "classify": False, "orchestration": True,
+           "large": True, "readpath": True, "scaleout": True}
 
 
 def run(name: str, full: bool) -> dict[str, Any] | None:
@@ -161,6 +161,9 @@ def main() -> int:
         "status_p50_ms": pick(results, "readpath", "status_p50_ms"),
         "status_p99_ms": pick(results, "readpath", "status_p99_ms"),
         "parse_pages_per_s": pick(results, "parse", "parse_pages_per_s"),
+        "layout_order": pick(results, "layout", "layout_order"),
+        "prose_as_table": pick(results, "layout", "prose_as_table"),
+        "table_share_error": pick(results, "layout", "table_share_error"),
         "classify_docs_per_s": pick(results, "classify", "classify_docs_per_s"),
         "failed": [name for name, res in results.items() if res is None],
         "load_1m": round(os.getloadavg()[0], 2),

@@ -7,8 +7,10 @@ item typing are implemented once:
   {"type": "list", "ordered": bool, "items": [str]}
   {"type": "table", "rows": [[str]]}
   {"type": "code", "value": str}
+  {"type": "image", "name": str}  (a figure; in the markdown only with inline_images_in_markdown)
 Any block may carry "bbox": {"x","y","w","h"} (points, top-left origin) and "links":
-[{"text","url"}] found inside it.
+[{"text","url"}] found inside it; a table may carry "spans": [[row, col, rowspan, colspan]]
+for cells covering more than one grid cell (the covered cells hold "").
 """
 
 from __future__ import annotations
@@ -54,14 +56,25 @@ def table_md(rows: list[list[str]], compact: bool = False) -> str:
     return "\n".join(out)
 
 
-def table_html(rows: list[list[str]]) -> str:
+def table_html(rows: list[list[str]], spans: list[list[int]] | None = None) -> str:
     if not rows:
         return "<table></table>"
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in rows[0])
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows[1:]
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    span_at = {(r, c): (rs, cs) for r, c, rs, cs in spans or []}
+    covered = {(r0 + i, c0 + j) for r0, c0, rs, cs in spans or [] for i in range(rs)
+               for j in range(cs)} - set(span_at)
+
+    def row(r: int, tag: str) -> str:
+        cells = []
+        for c, text in enumerate(rows[r]):
+            if (r, c) in covered:
+                continue
+            rs, cs = span_at.get((r, c), (1, 1))
+            attrs = (f' rowspan="{rs}"' if rs > 1 else "") + (f' colspan="{cs}"' if cs > 1 else "")
+            cells.append(f"<{tag}{attrs}>{html.escape(text)}</{tag}>")
+        return "<tr>" + "".join(cells) + "</tr>"
+
+    body = "".join(row(r, "td") for r in range(1, len(rows)))
+    return f"<table><thead>{row(0, 'th')}</thead><tbody>{body}</tbody></table>"
 
 
 def table_csv(rows: list[list[str]]) -> str:
@@ -100,10 +113,12 @@ def block_md(b: Block, opts: dict[str, Any], rows: list[list[str]] | None = None
     if t == "table":
         rows = normalise_rows(b["rows"]) if rows is None else rows
         if opts.get("output_tables_as_HTML"):
-            return table_html(rows)
+            return table_html(rows, b.get("spans"))
         return table_md(rows, compact=bool(opts.get("compact_markdown_table")))
     if t == "code":
         return "```\n" + b["value"] + "\n```"
+    if t == "image":
+        return f"![image]({b['name']})" if opts.get("inline_images_in_markdown") else ""
     return _annotate(b["value"], links, annotate)
 
 
@@ -114,6 +129,8 @@ def block_text(b: Block, rows: list[list[str]] | None = None) -> str:
     if t == "table":
         rows = normalise_rows(b["rows"]) if rows is None else rows
         return "\n".join("\t".join(r) for r in rows)
+    if t == "image":
+        return ""
     return b["value"]
 
 
@@ -139,7 +156,12 @@ def block_items(b: Block, md: str, rows: list[list[str]] | None = None,
     elif t == "table":
         rows = normalise_rows(b["rows"]) if rows is None else rows
         item = {"type": "table", "rows": rows, "md": table_markdown or table_md(rows),
-                "html": table_html(rows), "csv": table_csv(rows)}
+                "html": table_html(rows, b.get("spans")), "csv": table_csv(rows)}
+        if b.get("merged_from_pages"):
+            item["merged_from_pages"] = b["merged_from_pages"]
+    elif t == "image":
+        item = {"type": "image", "caption": "", "md": f"![image]({b['name']})",
+                "url": b["name"]}
     elif t == "code":
         item = {"type": "code", "value": b["value"], "md": md}
     else:
@@ -155,13 +177,49 @@ def block_items(b: Block, md: str, rows: list[list[str]] | None = None,
     return out
 
 
+def merge_tables_across_pages(pages: list[dict[str, Any]]) -> None:
+    """A table that ends a page and one with as many columns that opens the next become
+    one table on the first page (LlamaParse's merge_tables_across_pages_in_markdown); a
+    repeated header row is dropped. The later page keeps an empty table item saying where
+    its rows went."""
+    last: tuple[Block, int] | None = None  # the open table and its page number
+    for p in pages:
+        blocks = p.get("blocks") or []
+        first = blocks[0] if blocks else None
+        if (last is not None and first is not None and first["type"] == "table"
+                and not first.get("spans") and first["rows"]
+                and len(first["rows"][0]) == len(last[0]["rows"][0])):
+            head, page_number = last
+            rows = first["rows"]
+            head["rows"] = head["rows"] + (rows[1:] if rows[0] == head["rows"][0] else rows)
+            head.setdefault("merged_from_pages", [page_number]).append(p["index"] + 1)
+            blocks[0] = {"type": "table", "rows": [], "bbox": first.get("bbox"),
+                         "merged_into_page": page_number}
+            if len(blocks) == 1:
+                continue  # the table fills this page: it may go on to the next
+        tail = blocks[-1] if blocks else None
+        last = (tail, p["index"] + 1) if (tail is not None and tail["type"] == "table"
+                                          and tail["rows"] and not tail.get("spans")) else None
+
+
 def render_blocks(blocks: list[Block], opts: dict[str, Any]) -> tuple[str, str, list[dict]]:
     """Return (markdown, text, items) for one page's blocks."""
     mds, texts, items = [], [], []
     plain_tables = not (opts.get("output_tables_as_HTML") or opts.get("compact_markdown_table"))
     for b in blocks:
-        rows = normalise_rows(b["rows"]) if b["type"] == "table" else None
+        rows = normalise_rows(b["rows"]) if b["type"] == "table" and not b.get("spans") else (
+            b.get("rows"))
+        if b.get("merged_into_page"):
+            items.append({"type": "table", "rows": [], "md": "", "html": "", "csv": "",
+                          "merged_into_page": b["merged_into_page"],
+                          **({"bbox": _bbox(b)} if b.get("bbox") else {})})
+            continue
         md = block_md(b, opts, rows)
+        if b["type"] == "image":
+            if md:
+                mds.append(md)
+            items.extend(block_items(b, md))
+            continue
         if not md.strip():
             continue
         mds.append(md)

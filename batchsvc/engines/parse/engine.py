@@ -8,9 +8,11 @@ from typing import Any
 
 from ..llm import LLMConfig
 from . import options as O
-from .blocks import render_blocks
+from .blocks import merge_tables_across_pages, render_blocks
 from .detect import decode_text, detect
 from .headers import printed_page_number, split_headers_footers
+from .images import ParsedImage, image_options_not_applied
+from .images import wanted as image_wanted
 from .model import Page, PageError, ParseError, ParseResult
 
 ENGINE = "batchsvc-parse"
@@ -28,15 +30,17 @@ def _languages(params: Mapping[str, Any]) -> list[str]:
 
 
 def _read(kind: str, data: bytes, params: Mapping[str, Any], ocr: Any,
-          meta: dict[str, Any]) -> tuple[int, list[dict[str, Any]]]:
+          meta: dict[str, Any], images: set[str]) -> tuple[int, list[dict[str, Any]]]:
     """Return (document page count, selected raw pages with 0-based "index")."""
     if kind == "pdf":
         from .pdf import read_pdf
 
-        count, pages = read_pdf(data, lambda n: O.select_pages(params, n), dict(params), ocr)
+        count, pages = read_pdf(data, lambda n: O.select_pages(params, n), dict(params), ocr,
+                                images)
         return count, pages
     if kind == "image":
         from .ocr import open_images
+        from .pdf_layout import ocr_blocks
 
         frames = open_images(data)
         pages = []
@@ -44,17 +48,20 @@ def _read(kind: str, data: bytes, params: Mapping[str, Any], ocr: Any,
             img = frames[i]
             page: dict[str, Any] = {"index": i, "width": float(img.width),
                                     "height": float(img.height), "blocks": [], "raw_text": ""}
+            if "screenshot" in images:
+                from .images import frame_screenshot
+
+                page["images"] = [frame_screenshot(img, i + 1)]
             if ocr is None:
                 page["warning"] = "image and OCR is disabled"
             else:
                 try:
-                    page["blocks"], info = ocr(img)
+                    words, info = ocr(img)
                     page["ocr"], page["ocr_info"] = True, info
-                    fx, fy = img.width / info["width"], img.height / info["height"]
-                    for b in page["blocks"]:
-                        bb = b["bbox"]
-                        b["bbox"] = {"x": bb["x"] * fx, "y": bb["y"] * fy,
-                                     "w": bb["w"] * fx, "h": bb["h"] * fy}
+                    # an image's page is measured in its own pixels
+                    page["blocks"] = ocr_blocks(words, img.width / info["width"],
+                                                img.height / info["height"],
+                                                float(img.width), float(img.height))
                 except PageError as exc:
                     page["error"] = str(exc)
             pages.append(page)
@@ -105,8 +112,14 @@ def _failed_replacement(p: Page, params: Mapping[str, Any]) -> tuple[str, str]:
 
 
 def parse_document(data: bytes, filename: str, params: Mapping[str, Any] | None = None,
-                   llm: LLMConfig | None = None) -> ParseResult:
-    """Parse one document. Raises ParseError for document-level failures."""
+                   llm: LLMConfig | None = None, keep_images: bool = False) -> ParseResult:
+    """Parse one document. Raises ParseError for document-level failures.
+
+    With ``keep_images`` the screenshots and embedded images that ``images_to_save``,
+    ``take_screenshot`` or ``save_images`` ask for are produced into ``ParseResult.images``
+    (the caller stores them); without it they are not made and the options are reported
+    as not applied.
+    """
     t0 = time.perf_counter()
     params = dict(params or {})
     if not isinstance(data, bytes | bytearray | memoryview):
@@ -130,16 +143,22 @@ def parse_document(data: bytes, filename: str, params: Mapping[str, Any] | None 
         def ocr_fn(img: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
             return ocr_image(img, lang)
 
-    count, raw_pages = _read(kind, data, params, ocr_fn, meta)
+    wanted = image_wanted(params) if keep_images and kind in ("pdf", "image") else set()
+    not_applied.extend(image_options_not_applied(params, kind, keep_images))
+    count, raw_pages = _read(kind, data, params, ocr_fn, meta, wanted)
     t_read = time.perf_counter()
     if count == 0:
         raise ParseError("empty document")
     if kind in ("pdf", "image"):
         split_headers_footers([p for p in raw_pages if not p.get("error")])
 
+    if params.get("merge_tables_across_pages_in_markdown"):
+        merge_tables_across_pages([p for p in raw_pages if not p.get("error")])
     render_opts = {k: params.get(k) for k in (
-        "annotate_links", "output_tables_as_HTML", "compact_markdown_table")}
+        "annotate_links", "output_tables_as_HTML", "compact_markdown_table",
+        "inline_images_in_markdown")}
     pages: list[Page] = []
+    images: list[ParsedImage] = []
     for rp in raw_pages:
         md, text, items = render_blocks(rp.get("blocks", []), render_opts)
         page = Page(page_number=rp["index"] + 1, text=text, md=md, header=rp.get("header"),
@@ -156,6 +175,11 @@ def parse_document(data: bytes, filename: str, params: Mapping[str, Any] | None 
                 page.metadata["printed_page_number"] = num
         if rp.get("warning"):
             warnings.append(f"page {page.page_number}: {rp['warning']}")
+        warnings.extend(rp.get("image_warnings", []))
+        for im in rp.get("images", []):
+            im.index = len(images)
+            images.append(im)
+            page.images.append(im.metadata())
         if rp.get("error"):
             page.success, page.error = False, rp["error"]
             page.md, page.text = _failed_replacement(page, params)
@@ -209,7 +233,7 @@ def parse_document(data: bytes, filename: str, params: Mapping[str, Any] | None 
         "llm": llm_meta, "warnings": warnings, **meta,
     }
     return ParseResult(pages=pages, job_metadata=job_metadata,
-                       render_options=O.render_options(params))
+                       render_options=O.render_options(params), images=images)
 
 
 def _page_images(kind: str, data: bytes) -> Any:

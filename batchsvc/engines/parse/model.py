@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .images import ParsedImage
+
 
 class ParseError(Exception):
     """Document-level failure; ``str(exc)`` is safe to show to the user."""
@@ -33,6 +35,8 @@ class Page:
     error: str | None = None
     # Unfiltered text kept for replace_failed_page_mode=raw_text and header detection.
     raw_text: str = ""
+    # ParsedImage.metadata() of this page's images in ParseResult.images (no bytes)
+    images: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -42,6 +46,9 @@ class ParseResult:
     # Rendering settings (separators, prefixes, hide flags) resolved from the parameters, so
     # render_v2 can build the full outputs later without the original parameters.
     render_options: dict[str, Any] = field(default_factory=dict)
+    # Screenshots and embedded images when the caller asked to keep them. Their bytes never
+    # go into to_dict(): the caller stores each under its name; pages list their metadata.
+    images: list[ParsedImage] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {

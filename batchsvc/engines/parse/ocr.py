@@ -117,7 +117,8 @@ def detect_rotation(img: Any) -> int:
 
 
 def ocr_image(img: Any, lang: str = "eng") -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """OCR one page image into text blocks with bounding boxes (in image pixels)."""
+    """OCR one page image into words with boxes in image pixels (top-left origin) and the
+    height of their line, for the same layout pass as a text layer (``ocr_blocks``)."""
     import pytesseract
 
     img = _scale(img)
@@ -132,35 +133,21 @@ def ocr_image(img: Any, lang: str = "eng") -> tuple[list[dict[str, Any]], dict[s
         raise PageError("OCR unavailable: tesseract is not installed") from None
     except pytesseract.TesseractError as exc:
         raise PageError(f"OCR failed: {exc}") from None
-    paras: dict[tuple[int, int], dict[str, Any]] = {}
+    words: list[dict[str, Any]] = []
+    line_h: dict[tuple[int, int, int], list[int]] = {}
+    confs = []
     for k, word in enumerate(data["text"]):
         if not word.strip() or float(data["conf"][k]) < 0:
             continue
-        key = (data["block_num"][k], data["par_num"][k])
-        p = paras.setdefault(key, {"lines": {}, "box": [1e9, 1e9, 0, 0], "conf": []})
-        p["lines"].setdefault(data["line_num"][k], []).append(word)
-        x, y, w, h = data["left"][k], data["top"][k], data["width"][k], data["height"][k]
-        b = p["box"]
-        b[0], b[1], b[2], b[3] = min(b[0], x), min(b[1], y), max(b[2], x + w), max(b[3], y + h)
-        p["conf"].append(float(data["conf"][k]))
-    blocks, confs = [], []
-    for p in paras.values():
-        lines = [" ".join(ws) for _, ws in sorted(p["lines"].items())]
-        text = _dehyphenate(lines)
-        x0, y0, x1, y1 = p["box"]
-        blocks.append({"type": "text", "value": text,
-                       "bbox": {"x": x0, "y": y0, "w": x1 - x0, "h": y1 - y0}})
-        confs.extend(p["conf"])
+        line = (data["block_num"][k], data["par_num"][k], data["line_num"][k])
+        h = data["height"][k]
+        line_h.setdefault(line, []).append(h)
+        words.append({"text": word, "x": data["left"][k], "y": data["top"][k],
+                      "w": data["width"][k], "h": h, "line": line})
+        confs.append(float(data["conf"][k]))
+    for w in words:
+        hs = sorted(line_h[w.pop("line")])
+        w["line_h"] = hs[len(hs) // 2]  # the median: one descender does not make a heading
     info = {"rotation": rotate, "confidence": round(sum(confs) / len(confs) / 100, 3)
             if confs else 0.0, "width": img.width, "height": img.height}
-    return blocks, info
-
-
-def _dehyphenate(lines: list[str]) -> str:
-    out = ""
-    for ln in lines:
-        if out.endswith("-") and ln[:1].islower():
-            out = out[:-1] + ln
-        else:
-            out = f"{out} {ln}" if out else ln
-    return out
+    return words, info

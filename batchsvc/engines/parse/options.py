@@ -49,8 +49,13 @@ user_prompt vendor_multimodal_api_key vendor_multimodal_model_name version
 webhook_configurations webhook_url
 """)
 
-# Options the engine implements locally.
+# Options the engine implements locally. The image options (images_to_save, save_images,
+# take_screenshot) are judged by images.image_options_not_applied: they depend on whether the
+# caller keeps the images. adaptive_long_table asks that long tables come back whole: every
+# table always does.
 HONOURED: frozenset[str] = _names("""
+adaptive_long_table images_to_save save_images take_screenshot inline_images_in_markdown
+merge_tables_across_pages_in_markdown outlined_table_extraction
 annotate_links compact_markdown_table custom_metadata disable_ocr do_not_cache
 extract_printed_page_number fast_mode hide_footers hide_headers html_remove_navigation_elements
 invalidate_cache lang languages max_pages max_pages_enforced output_tables_as_HTML
@@ -85,12 +90,8 @@ preset
 """)
 
 _REASONS: dict[str, str] = {
-    "images_to_save": "image extraction is not implemented",
-    "save_images": "image extraction is not implemented",
-    "take_screenshot": "page screenshots are not produced",
     "output_pdf_of_document": "PDF conversion of documents is not implemented",
     "structured_output": "structured output needs a schema-driven model; not implemented",
-    "merge_tables_across_pages_in_markdown": "tables are not merged across pages",
     "bbox_top": "page cropping is not implemented",
     "bbox_bottom": "page cropping is not implemented",
     "bbox_left": "page cropping is not implemented",

@@ -7,21 +7,24 @@ import itertools
 import math
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Set
 from typing import Any, cast
 
 import pypdfium2 as pdfium
 import pypdfium2.raw as raw
 
+from .images import ParsedImage, embedded, screenshot
 from .model import PageError, ParseError
 from .pdf_layout import (
+    FigureSearch,
     Seg,
     assign_heading_levels,
-    group_lines,
     layout_blocks,
     most_common_size,
+    ocr_blocks,
     size_histogram,
 )
+from .pdf_objects import ImageObj, Rule, page_objects
 
 OcrFn = Callable[[Any], tuple[list[dict[str, Any]], dict[str, Any]]]
 
@@ -308,14 +311,6 @@ def _block_str(b: dict[str, Any]) -> str:
     return b.get("value", "")
 
 
-def _to_points(blocks: list[dict[str, Any]], fx: float, fy: float) -> None:
-    for b in blocks:
-        bb = b.get("bbox")
-        if bb:
-            b["bbox"] = {"x": bb["x"] * fx, "y": bb["y"] * fy, "w": bb["w"] * fx,
-                         "h": bb["h"] * fy}
-
-
 def _few_chars(segs: list[Seg], limit: int = 10) -> bool:
     total = 0
     for s in segs:
@@ -329,20 +324,30 @@ def _has_images(page: pdfium.PdfPage) -> bool:
     return any(True for _ in page.get_objects(filter=[raw.FPDF_PAGEOBJ_IMAGE], max_depth=2))
 
 
+_IMAGE_XOBJECT = re.compile(rb"/Subtype\s*/Image\b")
+
+
 def read_pdf(data: bytes, page_indexes: Callable[[int], list[int]], opts: dict[str, Any],
-             ocr: OcrFn | None) -> tuple[int, list[dict[str, Any]]]:
+             ocr: OcrFn | None, images: Set[str] = frozenset()) -> tuple[
+        int, list[dict[str, Any]]]:
     """Return (page_count, per-page dicts) for the selected pages.
 
-    Each dict: index, width, height, blocks, raw_text, ocr (bool), dropped, error.
-    ``ocr`` is called with a PIL image for image-only pages, unless None (OCR disabled).
+    Each dict: index, width, height, blocks, raw_text, ocr (bool), dropped, error, and
+    "images" (ParsedImage list) and "image_warnings" for the ``images`` categories asked
+    for ("screenshot", "embedded"). ``ocr`` is called with a PIL image for image-only
+    pages, unless None (OCR disabled).
     """
     doc = open_pdf(data)
+    # An image XObject's dictionary is never compressed into an object stream, so a file
+    # without this string has no images and no page needs its objects read for figures.
+    figures: FigureSearch = "all" if "embedded" in images else (
+        "blank" if _IMAGE_XOBJECT.search(data) else "none")
     try:
         count = len(doc)
         out = []
         for i in page_indexes(count):
             try:
-                out.append(_read_page(doc, i, opts, ocr))
+                out.append(_read_page(doc, i, opts, ocr, figures, images))
             except PageError as exc:
                 out.append({"index": i, "error": str(exc), "blocks": [], "raw_text": ""})
             except Exception as exc:  # pdfium errors on one page must not sink the document
@@ -357,17 +362,71 @@ def read_pdf(data: bytes, page_indexes: Callable[[int], list[int]], opts: dict[s
         doc.close()
 
 
-def _read_page(doc: pdfium.PdfDocument, i: int, opts: dict[str, Any],
-               ocr: OcrFn | None) -> dict[str, Any]:
+Box4 = tuple[float, float, float, float]
+
+
+def _turn(rot: int, w0: float, h0: float) -> Callable[[float, float, float, float], Box4]:
+    """Map a box of the unrotated page onto the page turned ``rot`` degrees clockwise."""
+    if rot == 90:
+        return lambda x0, y0, x1, y1: (y0, w0 - x1, y1, w0 - x0)
+    if rot == 180:
+        return lambda x0, y0, x1, y1: (w0 - x1, h0 - y1, w0 - x0, h0 - y0)
+    if rot == 270:
+        return lambda x0, y0, x1, y1: (h0 - y1, x0, h0 - y0, x1)
+    return lambda x0, y0, x1, y1: (x0, y0, x1, y1)
+
+
+def _turn_rule(r: Rule, turn: Callable[[float, float, float, float], Box4]) -> Rule:
+    x0, y0, x1, y1 = (r.lo, r.at, r.hi, r.at) if r.horizontal else (r.at, r.lo, r.at, r.hi)
+    x0, y0, x1, y1 = turn(x0, y0, x1, y1)
+    if abs(y1 - y0) <= abs(x1 - x0):
+        return Rule(True, (y0 + y1) / 2, x0, x1)
+    return Rule(False, (x0 + x1) / 2, y0, y1)
+
+
+def _images(page: pdfium.PdfPage, n: int, w: float, h: float, blocks: list[dict[str, Any]],
+            wanted: Set[str]) -> tuple[list[ParsedImage], list[str]]:
+    """The page's screenshot and embedded images, as asked; a bad image only warns."""
+    out: list[ParsedImage] = []
+    warnings: list[str] = []
+    if "screenshot" in wanted:
+        try:
+            out.append(screenshot(page, n, w, h))
+        except Exception as exc:
+            warnings.append(f"page {n}: screenshot left out: {exc}")
+    if "embedded" in wanted:
+        for b in blocks:
+            if b["type"] == "image":
+                try:
+                    out.append(embedded(page, b, n))
+                except Exception as exc:
+                    warnings.append(f"page {n}: image {b['name']} left out: {exc}")
+    return out, warnings
+
+
+def _read_page(doc: pdfium.PdfDocument, i: int, opts: dict[str, Any], ocr: OcrFn | None,
+               figures: FigureSearch, images: Set[str]) -> dict[str, Any]:
     page = doc[i]
     try:
         w, h = page.get_size()
+        rot = page.get_rotation() % 360
+        # pdfium's boxes are in the unrotated page; layout works on the page as displayed.
+        w0, h0 = (h, w) if rot in (90, 270) else (w, h)
         tp = page.get_textpage()
         try:
-            segs, raw_text, dropped = _segments(tp, h, w, opts)
-            lines = group_lines(segs)
-            hist = size_histogram(lines)
-            blocks = layout_blocks(segs, w, h, body=most_common_size(hist), lines=lines)
+            segs, raw_text, dropped = _segments(tp, h0, w0, opts)
+            turn = _turn(rot, w0, h0)
+            for sg in segs:
+                sg.x0, sg.y0, sg.x1, sg.y1 = turn(sg.x0, sg.y0, sg.x1, sg.y1)
+
+            def objects(want_rules: bool) -> tuple[list[Rule], list[ImageObj]]:
+                rules, images = page_objects(page.raw, want_rules)
+                for im in images:
+                    im.x0, im.y0, im.x1, im.y1 = turn(im.x0, im.y0, im.x1, im.y1)
+                return ([_turn_rule(r, turn) for r in rules] if rot else rules), images
+
+            hist = size_histogram(segs)
+            blocks = layout_blocks(segs, w, h, most_common_size(hist), objects, figures)
             links = _links(page, tp, doc, h) if opts.get("annotate_links") else []
         finally:
             tp.close()
@@ -382,13 +441,17 @@ def _read_page(doc: pdfium.PdfDocument, i: int, opts: dict[str, Any],
                 if w * h * scale * scale > MAX_RENDER_PIXELS:
                     scale = math.sqrt(MAX_RENDER_PIXELS / (w * h))
                 image = page.render(scale=scale).to_pil()
-                blocks, oinfo = ocr(image)
-                _to_points(blocks, w / oinfo["width"], h / oinfo["height"])
+                words, oinfo = ocr(image)
+                blocks = ocr_blocks(words, w / oinfo["width"], h / oinfo["height"], w, h)
                 info["ocr"] = True
                 info["ocr_info"] = oinfo
                 info["_hist"] = {}
+        for b in blocks:
+            if b["type"] == "image":  # LlamaParse's names: 0-based page, 1-based image
+                b["name"] = f"img_p{i}_{b['number']}.png"
         _attach_links(blocks, links)
         info["blocks"] = blocks
+        info["images"], info["image_warnings"] = _images(page, i + 1, w, h, blocks, images)
         return info
     finally:
         page.close()

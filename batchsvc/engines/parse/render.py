@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -102,12 +102,33 @@ def _markdown_page(p: dict[str, Any], ro: dict[str, Any]) -> dict[str, Any]:
             "header": p.get("header"), "footer": p.get("footer")}
 
 
-def render_v2(result_dict: dict[str, Any], job: dict[str, Any],
-              expand: Sequence[str]) -> dict[str, Any]:
+def images_content_metadata(pages: Sequence[dict[str, Any]],
+                            image_url: Callable[[str], str | None] | None = None,
+                            image_filenames: Sequence[str] | None = None) -> dict[str, Any]:
+    """The SDK's ``images_content_metadata`` from the pages' image records."""
+    wanted = set(image_filenames) if image_filenames else None
+    images = []
+    for p in pages:
+        for im in p.get("images") or []:
+            if wanted is not None and im["name"] not in wanted:
+                continue
+            bb = im["bbox"]
+            images.append({
+                "filename": im["name"], "index": im["index"], "category": im["category"],
+                "content_type": im["content_type"],
+                "bbox": {k: int(round(bb[k])) for k in ("x", "y", "w", "h")},
+                "presigned_url": image_url(im["name"]) if image_url else None})
+    return {"images": images, "total_count": len(images)}
+
+
+def render_v2(result_dict: dict[str, Any], job: dict[str, Any], expand: Sequence[str],
+              image_url: Callable[[str], str | None] | None = None,
+              image_filenames: Sequence[str] | None = None) -> dict[str, Any]:
     """Return the JSON body for GET /api/v2/parse/{job_id} with the requested expansions.
 
     ``result_dict`` is ``ParseResult.to_dict()`` (or None/{} while the job is not done);
-    ``job`` carries the service's job row fields.
+    ``job`` carries the service's job row fields. ``image_url(name)`` gives a stored image's
+    download URL; ``image_filenames`` keeps only those images.
     """
     body: dict[str, Any] = {"job": {k: _iso(job.get(k)) for k in JOB_FIELDS if k in job}}
     body["job"].setdefault("error_message", None)
@@ -136,7 +157,8 @@ def render_v2(result_dict: dict[str, Any], job: dict[str, Any],
     if "job_metadata" in want:
         body["job_metadata"] = d.get("job_metadata", {})
     if "images_content_metadata" in want:
-        body["images_content_metadata"] = {"images": [], "total_count": 0}
+        body["images_content_metadata"] = images_content_metadata(pages, image_url,
+                                                                  image_filenames)
     if "raw_parameters" in want and isinstance(job.get("raw_parameters"), dict):
         body["raw_parameters"] = _redact(job["raw_parameters"])
     if "result_content_metadata" in want:

@@ -49,6 +49,12 @@ class Storage(Protocol):
 
     def location(self, key: str) -> str: ...
 
+    def presigned_get(self, key: str, ttl_seconds: int, filename: str | None = None
+                      ) -> str | None:
+        """A URL that downloads the object without the API (an object store's presigned GET),
+        valid ``ttl_seconds``; None when the store has none (the API then signs a link to its
+        own download route)."""
+
     def sql_reader(self, key: Any) -> Any | None:
         """Postgres: an expression reading the bytes stored under ``key`` (a column) inside
         the caller's own query (the item claim), or None when the bytes live elsewhere."""
@@ -124,6 +130,10 @@ class FileStorage:
 
     def location(self, key: str) -> str:
         return self._path(key).as_uri()
+
+    def presigned_get(self, key: str, ttl_seconds: int, filename: str | None = None
+                      ) -> str | None:
+        return None
 
     def sql_reader(self, key: Any) -> Any | None:
         return None
@@ -223,6 +233,10 @@ class DatabaseStorage:
 
     def location(self, key: str) -> str:
         return f"db://blobs/{key}"
+
+    def presigned_get(self, key: str, ttl_seconds: int, filename: str | None = None
+                      ) -> str | None:
+        return None
 
     def sql_reader(self, key: Any) -> Any | None:
         from sqlalchemy.dialects.postgresql import aggregate_order_by

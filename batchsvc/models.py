@@ -135,6 +135,11 @@ class BatchJob(Base):
     skipped_items: Mapped[int] = mapped_column(sa.Integer, default=0)
     cancelled_items: Mapped[int] = mapped_column(sa.Integer, default=0)
     error_message: Mapped[str | None] = mapped_column(sa.Text)
+    # Classify FAST jobs: refined over the whole job once every item is done (before the
+    # job completes; services/refinement.py). Requested when the last item settled, done
+    # when every refined answer is stored.
+    refine_requested_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    refined_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     cancel_reason: Mapped[str | None] = mapped_column(sa.Text)
     retry_of: Mapped[str | None] = mapped_column(sa.String(64))
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
@@ -227,6 +232,17 @@ class ProcessingResult(Base):
         ),
         sa.Index("ix_processing_results_item", "item_id"),
     )
+
+
+class ClassifyEvidence(Base):
+    """A classified document's vector as the rules saw it (engines.classify.Evidence), kept
+    until its job has been refined; never shown by any endpoint."""
+
+    __tablename__ = "classify_evidence"
+    result_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    job_id: Mapped[str] = mapped_column(sa.String(64), index=True)
+    vector: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    matched: Mapped[bool] = mapped_column(sa.Boolean)
 
 
 class ClassifierJob(Base):

@@ -22,6 +22,7 @@ PARSE_ITEM = "batchsvc.parse_item"
 CLASSIFY_ITEM = "batchsvc.classify_item"
 DELIVER_WEBHOOK = "batchsvc.deliver_webhook"
 SWEEP = "batchsvc.sweep"
+REFINE_JOB = "batchsvc.refine_job"
 ITEM_TASKS = {"parse": PARSE_ITEM, "classify": CLASSIFY_ITEM}
 # Tasks whose first argument is a job id (logs bind it to every line).
 JOB_ARG_TASKS = frozenset({DISPATCH_JOB, PAGE_DONE, ADVANCE_JOB})
@@ -87,6 +88,8 @@ def configure(app: Celery, settings: Settings) -> None:
         task_routes={
             PARSE_ITEM: {"queue": q["parse"]},
             CLASSIFY_ITEM: {"queue": q["classify"]},
+            # It needs the classifier's model, which classify workers hold.
+            REFINE_JOB: {"queue": q["classify"]},
             DELIVER_WEBHOOK: {"queue": q["webhooks"]},
             "batchsvc.*": {"queue": q["control"]},
         },

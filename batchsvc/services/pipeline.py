@@ -15,7 +15,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from batchsvc.models import BatchJob, DirectoryFile, JobItem, new_id, utcnow
-from batchsvc.services import counts
+from batchsvc.services import counts, refinement
 from batchsvc.settings import get_settings
 from batchsvc.states import JOB_ACTIVE, ItemStatus, JobStatus, job_sources
 from batchsvc.webhooks.outbox import record_event
@@ -149,6 +149,7 @@ def advance(session: Session, job_id: str) -> str:
             counts.refresh_counts(session, job)
             if job.completed_at is None:
                 job.completed_at = utcnow()
+                refinement.forget(session, job.id)
             return "cancelled-final"
         return "more" if settled else "busy"
     if job.status not in JOB_ACTIVE:
@@ -166,12 +167,17 @@ def advance(session: Session, job_id: str) -> str:
         return "busy"
     # Finalisation counts come from every row, not from the prefix's running sums.
     counts.refresh_counts(session, job)
+    if refinement.wanted(job):
+        refinement.request(session, job)
+        return "refining"
     _finalize(session, job)
     return "finalized"
 
 
 def _finalize(session: Session, job: BatchJob) -> None:
     now = utcnow()
+    if job.job_type == "classify":
+        refinement.forget(session, job.id)
     all_failed = job.total_items > 0 and job.failed_items == job.total_items
     job.status = JobStatus.FAILED if all_failed else JobStatus.COMPLETED
     job.completed_at, job.updated_at = now, now

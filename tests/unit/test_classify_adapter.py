@@ -1,4 +1,4 @@
-"""The classify service path (batchsvc.services.items.engines.run_classify) on real corpus files.
+"""The classify service path (services.items.engines.run_classify) on real corpus files.
 
 MULTIMODAL against a real OpenAI-compatible test double on 127.0.0.1: scans and image files
 go to the model with their first pages rendered as PNG; text files go as text only.
@@ -9,12 +9,17 @@ import io
 import json
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from batchsvc import settings as settings_mod
 from batchsvc.services.items.engines import CLASSIFY_IMAGE_MAX_SIDE, DocumentError, run_classify
 from tests.llm_provider import FakeProvider, has_image
+
+
+def output_of(*args: Any, **kwargs: Any) -> dict:
+    return run_classify(*args, **kwargs).output
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
 
@@ -78,8 +83,9 @@ def sent_images(body: dict) -> list[bytes]:
 
 
 def test_image_scan_goes_to_the_model_with_its_page_image(provider):
-    out, summary = run_classify(corpus_file("qr_bill_example.jpg"), "qr_bill_example.jpg",
-                                {"rules": RULES, "mode": "MULTIMODAL"})
+    run = run_classify(corpus_file("qr_bill_example.jpg"), "qr_bill_example.jpg",
+                       {"rules": RULES, "mode": "MULTIMODAL"})
+    out, summary = run.output, run.summary
     assert (out["type"], out["mode_used"], out["confidence"]) == ("invoice", "MULTIMODAL", 0.93)
     assert "1 page image(s) sent to the model with the text" in out["notes"]
     (body,) = [r["body"] for r in provider.seen]
@@ -92,7 +98,7 @@ def test_image_scan_goes_to_the_model_with_its_page_image(provider):
 def test_scanned_pdf_without_legible_text_is_classified_from_its_image(provider):
     # A fax-encoded scan: OCR reads nothing, so only the rendered page can tell the model.
     data = corpus_file("imagemagick-CCITTFaxDecode.pdf")
-    out, _ = run_classify(data, "fax.pdf", {"rules": RULES, "mode": "MULTIMODAL"})
+    out = output_of(data, "fax.pdf", {"rules": RULES, "mode": "MULTIMODAL"})
     assert out["mode_used"] == "MULTIMODAL" and out["type"] == "invoice"
     assert len(sent_images(provider.seen[0]["body"])) == 1
     # FAST has no eyes: the same file is a document error there.
@@ -102,7 +108,7 @@ def test_scanned_pdf_without_legible_text_is_classified_from_its_image(provider)
 
 def test_text_pdf_goes_as_text_only(provider):
     name = "markitdown_REPAIR-2022-INV-001_multipage.pdf"
-    out, _ = run_classify(corpus_file(name), name, {"rules": RULES, "mode": "MULTIMODAL"})
+    out = output_of(corpus_file(name), name, {"rules": RULES, "mode": "MULTIMODAL"})
     assert out["mode_used"] == "MULTIMODAL"
     (body,) = [r["body"] for r in provider.seen]
     assert not has_image(body) and "GRAND TOTAL" in body["messages"][-1]["content"]
@@ -111,7 +117,7 @@ def test_text_pdf_goes_as_text_only(provider):
 
 def test_provider_refusing_images_gets_the_scan_as_text(provider):
     provider.refuse_images = True
-    out, _ = run_classify(corpus_file("qr_bill_example.jpg"), "qr_bill_example.jpg",
+    out = output_of(corpus_file("qr_bill_example.jpg"), "qr_bill_example.jpg",
                           {"rules": RULES, "mode": "MULTIMODAL"})
     assert (out["type"], out["mode_used"]) == ("invoice", "MULTIMODAL")
     first, second = [r["body"] for r in provider.seen]
@@ -138,7 +144,7 @@ def test_rendered_pages_follow_the_parsing_configuration(provider):
     # Three scanned pages told apart by shape and shade; the job asks for the second only
     # (target_pages, 0-based like the parse option), so that is the page the model sees.
     data = scanned_pdf([((850, 1100), 30), ((1100, 850), 128), ((900, 900), 220)])
-    out, _ = run_classify(data, "scan.pdf", {
+    out = output_of(data, "scan.pdf", {
         "rules": RULES, "mode": "MULTIMODAL", "parsing_configuration": {"target_pages": [1]}})
     assert out["mode_used"] == "MULTIMODAL"
     (png,) = sent_images(provider.seen[0]["body"])
@@ -154,7 +160,7 @@ def test_at_most_three_pages_are_rendered(provider):
 
 
 def fast(name: str) -> dict:
-    out, _ = run_classify(corpus_file(name), name, {"rules": RULES, "mode": "FAST"})
+    out = output_of(corpus_file(name), name, {"rules": RULES, "mode": "FAST"})
     return out
 
 

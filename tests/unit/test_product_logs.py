@@ -44,6 +44,7 @@ def test_exceptions_stay_on_the_line() -> None:
 
 
 def test_plain_formatter_appends_ids() -> None:
+    logs.clear()  # ids an earlier test bound in this process (process_item binds its own)
     logs.bind(task_id="t-1")
     try:
         line = logs.PlainFormatter().format(record("hello"))

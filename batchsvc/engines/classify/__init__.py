@@ -12,14 +12,16 @@ from collections.abc import Mapping, Sequence
 
 from batchsvc.engines.llm import LLMConfig
 
-from .fast import classify_fast
+from .fast import Refined, classify_fast, refine_evidence
 from .forms import form_of
 from .llm_mode import classify_llm
-from .result import Classification
+from .result import Classification, Evidence
 from .rules import RulesError, parse_rules
+from .scoring import REFINE_MIN_DOCS
 
-__all__ = ["DEFAULT_MODE", "MODES", "Classification", "RulesError", "classify_text",
-           "classify_texts", "form_of", "parse_rules"]
+__all__ = ["DEFAULT_MODE", "MODES", "REFINE_MIN_DOCS", "Classification", "Evidence",
+           "Refined", "RulesError", "classify_text", "classify_texts", "form_of", "parse_rules",
+           "refine_evidence"]
 
 MODES = ("FAST", "MULTIMODAL")
 DEFAULT_MODE = MODES[0]

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import cast
 
 import numpy as np
 
 from .embed import MAX_CHARS, DocEmbeddings, embed_documents, encoder_dim, rule_views
 from .model import Encoder, get_encoder
-from .result import Classification
-from .rules import Rule
+from .result import Classification, Evidence
+from .rules import Rule, parse_rules
 from .scoring import (
     EARLY_EXIT_CONFIDENCE,
     FORM_MATCH,
@@ -92,8 +93,42 @@ def classify_fast(
             kind = cast("Sequence[str | None]", forms)[i]  # form_vecs is set only with forms
             res.reasoning += (f" The file's kind (\"{kind}\") matches a rule, so it "
                               f"counted as one more passage of the document.")
+        if len(rules) >= 2 and not emb.empty[i]:
+            res.evidence = Evidence(emb.doc[i].astype(np.float32), bool(matched[i]))
         out.append(res)
     return out
+
+
+@dataclass(frozen=True)
+class Refined:
+    """A document's answer after refinement over its batch."""
+
+    type: str
+    confidence: float
+    # Confidently classified documents of the batch that now define this rule.
+    examples: int
+
+
+def refine_evidence(evidence: Sequence[Evidence], rules: Sequence[Mapping],
+                    encoder: Encoder | None = None) -> list[Refined | None] | None:
+    """Batch refinement (the same as classify_fast's) over documents classified one by one:
+    a caller that classified a job's files separately refines the job once every file has
+    been seen, so no answer depends on which files shared a call. None when the batch is too
+    small to refine; else one entry per document (None where no rule fits it)."""
+    parsed = parse_rules(rules)
+    if len(parsed) < 2 or not evidence:
+        return None
+    space = rule_space(encoder or get_encoder(), parsed)
+    doc = np.stack([e.doc for e in evidence]).astype(np.float32)
+    matched = np.array([e.matched for e in evidence], dtype=bool)
+    refinement = refine_with_batch(doc, rule_scores(doc, space), matched, space)
+    if refinement is None:
+        return None
+    probs = probabilities(refinement.scores, TEMPERATURE_REFINED)
+    best = refinement.scores.argmax(axis=1)
+    return [Refined(parsed[int(k)].type, round(float(probs[i, k]), 4),
+                    int(refinement.used[int(k)])) if matched[i] else None
+            for i, k in enumerate(best)]
 
 
 def _form_vectors(

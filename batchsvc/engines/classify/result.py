@@ -5,6 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What batch refinement needs of one document, kept by a caller that refines later over
+    many documents (a whole job): its vector as the rules saw it, and whether a rule fits."""
+
+    doc: np.ndarray  # [D] float32, unit length
+    matched: bool
+
 
 @dataclass
 class Classification:
@@ -13,6 +24,8 @@ class Classification:
     reasoning: str
     mode_used: str = "FAST"
     notes: list[str] = field(default_factory=list)
+    # FAST with two or more rules: the document's evidence for a later refinement.
+    evidence: Evidence | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {

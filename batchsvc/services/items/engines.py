@@ -3,8 +3,10 @@ config means for them, and the model provider the operator configured."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+from batchsvc.engines.classify import Evidence
 from batchsvc.metrics import count_pages
 from batchsvc.settings import get_settings
 
@@ -23,7 +25,17 @@ class DocumentError(Exception):
     """A document-level failure with a message fit for the item's error_message."""
 
 
-def run_parse(data: bytes, name: str, config: dict[str, Any]) -> tuple[dict[str, Any], dict]:
+@dataclass
+class EngineRun:
+    """What an engine made of one item: the stored output, the lineage summary, and (classify
+    FAST) the document's evidence for the job's refinement."""
+
+    output: dict[str, Any]
+    summary: dict[str, Any]
+    evidence: Evidence | None = None
+
+
+def run_parse(data: bytes, name: str, config: dict[str, Any]) -> EngineRun:
     from batchsvc.engines.parse import ParseError, parse_document
 
     params = config.get("parameters") or {}
@@ -39,7 +51,7 @@ def run_parse(data: bytes, name: str, config: dict[str, Any]) -> tuple[dict[str,
         "failed_pages": sum(1 for p in result.pages if not p.success),
         "options_not_applied": meta.get("options_not_applied", []),
     }
-    return output, summary
+    return EngineRun(output, summary)
 
 
 def configure_model() -> None:
@@ -86,7 +98,7 @@ def classify_page_images(data: bytes, parsed: Any) -> list[bytes]:
     return render_pages(data, kind, numbers, CLASSIFY_IMAGE_MAX_SIDE)
 
 
-def run_classify(data: bytes, name: str, config: dict[str, Any]) -> tuple[dict[str, Any], dict]:
+def run_classify(data: bytes, name: str, config: dict[str, Any]) -> EngineRun:
     from batchsvc.engines.classify import DEFAULT_MODE, classify_text, form_of
 
     configure_model()
@@ -111,7 +123,8 @@ def run_classify(data: bytes, name: str, config: dict[str, Any]) -> tuple[dict[s
     if not text.strip() and not images:
         raise DocumentError("no text could be read from the document to classify")
     form = form_of(parsed.job_metadata.get("detected_type"), len(parsed.pages))
-    outcome = classify_text(text, config["rules"], mode, llm=llm, images=images or None,
-                            form=form).to_dict()
+    result = classify_text(text, config["rules"], mode, llm=llm, images=images or None,
+                           form=form)
+    outcome = result.to_dict()
     outcome["notes"] = notes + outcome["notes"]
-    return outcome, dict(outcome)
+    return EngineRun(outcome, dict(outcome), result.evidence)

@@ -89,7 +89,7 @@ class PostgresItemStore:
         return bool(itemdb.execute(_compiled(sql.FINISH), sql.finish_params(
             claim.seq, claim.attempt, status, error, skip_reason, result_id)).rowcount)
 
-    def store_result(self, claim: Claim, output: bytes, summary: dict[str, Any]) -> bool:
+    def store_result(self, claim: Claim, output: bytes, summary: dict[str, Any]) -> str | None:
         result_id = new_id("res-")
         key = output_key(claim, result_id)
         storage = get_storage()
@@ -105,7 +105,7 @@ class PostgresItemStore:
         if row is None or not row[1]:
             # The claim was lost (no row) or an earlier run's lineage won: ours is orphaned.
             storage.delete(key)
-        return row is not None
+        return None if row is None else row[0]
 
     def renew(self, seq: int, attempt: int) -> bool:
         params = sql.renew_params(seq, attempt, get_settings().item_lease_seconds)

@@ -16,7 +16,7 @@ from billiard.exceptions import SoftTimeLimitExceeded
 
 from batchsvc import limits
 from batchsvc.logs import bind as bind_log_ids
-from batchsvc.services import pipeline
+from batchsvc.services import pipeline, refinement
 from batchsvc.services.items import get_store, heartbeat
 from batchsvc.services.items.engines import DocumentError, run_classify, run_parse
 from batchsvc.services.items.store import Claim
@@ -77,8 +77,7 @@ def _outcome(claim: Claim, hard_limit: float) -> tuple[ItemStatus, dict[str, Any
         seconds = limits.item_seconds(claim.job.params, limits.page_count(data),
                                       settings.item_time_limit_seconds)
         with limits.deadline(seconds):
-            output, summary = ENGINES[claim.job.job_type](data, claim.item_name,
-                                                          claim.job.config)
+            run = ENGINES[claim.job.job_type](data, claim.item_name, claim.job.config)
     except (limits.ItemTimeout, DocumentError) as exc:
         return ItemStatus.FAILED, {"error": str(exc)}
     except SoftTimeLimitExceeded:
@@ -89,5 +88,8 @@ def _outcome(claim: Claim, hard_limit: float) -> tuple[ItemStatus, dict[str, Any
         log.exception("engine error on item %s", claim.seq)
         return ItemStatus.FAILED, {"error": f"could not process the document: "
                                    f"{type(exc).__name__}: {exc}"}
-    store.store_result(claim, json.dumps(output, default=str).encode(), summary)
+    result_id = store.store_result(claim, json.dumps(run.output, default=str).encode(),
+                                   run.summary)
+    if result_id is not None and run.evidence is not None:
+        refinement.keep_evidence(claim.job_id, result_id, run.evidence)
     return ItemStatus.COMPLETED, {}

@@ -48,7 +48,7 @@ class SqliteItemStore:
             return _rows(session.execute(sql.FINISH, sql.finish_params(
                 claim.seq, claim.attempt, status, error, skip_reason, result_id)))
 
-    def store_result(self, claim: Claim, output: bytes, summary: dict[str, Any]) -> bool:
+    def store_result(self, claim: Claim, output: bytes, summary: dict[str, Any]) -> str | None:
         assert claim.file is not None
         result_id = new_id("res-")
         key = output_key(claim, result_id)
@@ -57,7 +57,7 @@ class SqliteItemStore:
             # One transaction: nothing of ours is kept unless the claim is still ours.
             if not _rows(session.execute(sql.FINISH, sql.finish_params(
                     claim.seq, claim.attempt, ItemStatus.COMPLETED, result_id=result_id))):
-                return False
+                return None
             storage.put_bytes(key, output, connection=session.connection())
             lineage = lineage_row(claim, result_id, key, summary)
             if session.execute(INSERT_LINEAGE, lineage).scalar() is None:
@@ -66,7 +66,8 @@ class SqliteItemStore:
                     "r_job_id": claim.job_id, "r_item_id": claim.item_id})
                 session.execute(sa.update(sql.items).where(sql.items.c.seq == claim.seq)
                                 .values(result_id=earlier))
-        return True
+                return earlier
+        return result_id
 
     def renew(self, seq: int, attempt: int) -> bool:
         params = sql.renew_params(seq, attempt, get_settings().item_lease_seconds)

@@ -77,9 +77,10 @@ class ItemStore(Protocol):
                skip_reason: str | None = None, result_id: str | None = None) -> bool:
         """processing -> a terminal status; False when the claim is no longer held."""
 
-    def store_result(self, claim: Claim, output: bytes, summary: dict[str, Any]) -> bool:
+    def store_result(self, claim: Claim, output: bytes, summary: dict[str, Any]) -> str | None:
         """The output, its lineage (one per item per job) and ``completed``, all or nothing
-        for the holder of ``claim``; False (nothing kept) when the claim was lost."""
+        for the holder of ``claim``: the item's result id; None (nothing kept) when the claim
+        was lost."""
 
     def renew(self, seq: int, attempt: int) -> bool:
         """Extend the lease of claim ``attempt`` (the heartbeat's thread); False when lost."""

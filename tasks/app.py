@@ -22,3 +22,20 @@ def _fresh_connections(**_: Any) -> None:
     reset_engine()
     # Each parse runs under this cap: a bomb raises MemoryError in the child, not the OOM killer.
     cap_memory(get_settings().item_memory_limit_mb)
+    _preload_classifier()
+
+
+def _preload_classifier() -> None:
+    """A pool child that will classify loads the model now, not on its first item (which
+    would then take a second more than the rest). After the fork: ONNX Runtime's thread pools
+    do not survive one."""
+    from batchsvc.messaging import queue_name
+
+    consuming = celery_app.amqp.queues.consume_from
+    if consuming is not None and queue_name("classify") not in consuming:
+        return
+    from batchsvc.engines.classify.model import get_encoder
+    from batchsvc.services.items.engines import configure_model
+
+    configure_model()
+    get_encoder()

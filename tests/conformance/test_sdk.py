@@ -81,7 +81,10 @@ def test_cancel_and_errors(stack) -> None:
     final = wait_job(client, job.id)
     assert final.job.status == "cancelled"
     items = list(client.beta.batch.job_items.list(job.id))
-    assert len(items) == 2 and all(i.status in ("cancelled", "completed") for i in items)
+    # An item may have finished before the cancel landed: completed, or skipped when another
+    # test of this stack already parsed the same file.
+    assert len(items) == 2
+    assert all(i.status in ("cancelled", "completed", "skipped") for i in items), items
     with pytest.raises(APIStatusError) as conflict:
         client.beta.batch.cancel(job.id)
     assert conflict.value.status_code == 409

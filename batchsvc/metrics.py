@@ -17,17 +17,13 @@ import logging
 import os
 import shutil
 import socket
-import time
 from pathlib import Path
 from typing import Any
 
-from batchsvc.messaging import ITEM_TASKS
 from batchsvc.settings import Settings, get_settings
 
 log = logging.getLogger("batchsvc.metrics")
 
-# Task name -> job type, for the item metrics.
-ITEM_TASK_TYPES = {name: kind for kind, name in ITEM_TASKS.items()}
 # File types get their own label value; anything else is "other", so labels stay few.
 FILE_TYPES = {"pdf", "docx", "doc", "pptx", "ppt", "xlsx", "xls", "csv", "tsv", "html", "htm",
               "txt", "md", "json", "xml", "rtf", "png", "jpg", "jpeg", "tif", "tiff", "bmp",
@@ -108,27 +104,8 @@ def stop_worker_exporter(settings: Settings | None = None) -> None:
 
 
 def connect_celery() -> None:
-    """Time item tasks in one place (their return value says how each item ended)."""
-    from celery.signals import task_postrun, task_prerun, worker_init, worker_shutdown
+    """The worker's metrics port (items are timed by services.items.process)."""
+    from celery.signals import worker_init, worker_shutdown
 
-    from batchsvc.logs import current
-
-    started: dict[str, float] = {}
-
-    def _prerun(task_id: str | None = None, task: Any = None, **_: Any) -> None:
-        if task is not None and task.name in ITEM_TASK_TYPES and task_id:
-            started[task_id] = time.perf_counter()
-
-    def _postrun(task_id: str | None = None, task: Any = None, retval: Any = None,
-                 **_: Any) -> None:
-        begun = started.pop(task_id or "", None)
-        status = retval.get("status") if isinstance(retval, dict) else None
-        if begun is None or task is None or status in (None, "noop"):
-            return
-        name = current().get("item_name", "")
-        observe_item(ITEM_TASK_TYPES[task.name], name, status, time.perf_counter() - begun)
-
-    task_prerun.connect(_prerun, weak=False)
-    task_postrun.connect(_postrun, weak=False)
     worker_init.connect(lambda **_: start_worker_exporter(), weak=False)
     worker_shutdown.connect(lambda **_: stop_worker_exporter(), weak=False)

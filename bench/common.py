@@ -202,6 +202,12 @@ class Deployment:
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.key}", "Content-Type": "application/json"}
 
+    def sdk(self) -> Any:
+        """The official client, as users run it."""
+        from llama_cloud import LlamaCloud
+
+        return LlamaCloud(api_key=self.key, base_url=self.url, max_retries=3)
+
     def env(self, **extra: str) -> dict[str, str]:
         return settings_env(self.settings) | extra
 
@@ -210,11 +216,14 @@ class Deployment:
         return self.api
 
     def start_worker(self, *, app: str = "tasks.worker", queues: Sequence[str] = ALL_QUEUES,
-                     concurrency: int = 2, loglevel: str = "WARNING") -> Proc:
+                     concurrency: int | None = 2, loglevel: str = "WARNING") -> Proc:
+        """A worker; ``concurrency`` None: Celery's default (the machine's cores), as
+        `batchsvc worker` runs when BATCHSVC_WORKER_CONCURRENCY is not set."""
         name = f"b{uuid.uuid4().hex[:8]}@bench"
         ns = self.settings.namespace
         argv = [sys.executable, "-m", "celery", "-A", app, "worker", "-n", name,
-                "-Q", ",".join(f"{ns}{q}" for q in queues), "--concurrency", str(concurrency),
+                "-Q", ",".join(f"{ns}{q}" for q in queues),
+                *(["--concurrency", str(concurrency)] if concurrency else []),
                 "--pool", "prefork", "--loglevel", loglevel, "--without-gossip",
                 "--without-mingle"]
         label = "raw" if "raw_app" in app else "+".join(queues)
@@ -566,14 +575,19 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(name)
 
 
-def raw_chord(app: Any, n: int, timeout: float) -> dict[str, float]:
-    """Publish one chord of ``n`` trivial tasks and wait for its body; seconds for each."""
+def raw_chord(app: Any, n: int, timeout: float, page: int | None = None) -> dict[str, float]:
+    """Publish one chord of ``n`` trivial tasks (or ``page``-sized chords, published one after
+    the other as batchsvc pages them) and wait for the last body; seconds for each."""
     from celery import chord
 
     key = f"bench-done-{uuid.uuid4().hex}"
     noop, collect = app.tasks["bench.noop"], app.tasks["bench.collect"]
     started = time.time()
-    chord(noop.s(i) for i in range(n))(collect.s(key))
+    size = page or n
+    for start in range(0, n, size):
+        last = start + size >= n
+        chord(noop.s(i) for i in range(start, min(n, start + size)))(
+            collect.s(key if last else f"{key}-{start}"))
     published = time.time()
     client = app.backend.client
     deadline = started + timeout

@@ -79,6 +79,10 @@ def main() -> None:
     ap.add_argument("--pages-in-flight", type=int, help="override BATCHSVC_PAGES_IN_FLIGHT")
     ap.add_argument("--page-size", type=int, help="override BATCHSVC_DEFAULT_PAGE_SIZE")
     ap.add_argument("--full", action="store_true", help="3 rounds of N = 10,000")
+    ap.add_argument("--layout", choices=("split", "readme"), default="split",
+                    help="split: item and control workers of --workers processes; readme: "
+                    "two `batchsvc worker`s on every queue at default concurrency (README's "
+                    "cluster), raw Celery the same and paged like batchsvc")
     ap.add_argument("--profile", help="py-spy output for round 1 (.svg, .json, else collapsed)")
     args = ap.parse_args()
     if args.full:
@@ -90,10 +94,20 @@ def main() -> None:
                                    ("default_page_size", args.page_size)) if v}
     with deployment(**overrides) as dep:
         dep.start_api()
-        dep.start_worker(queues=("parse", "classify"), concurrency=args.workers)
-        dep.start_worker(queues=("control", "webhooks"), concurrency=1)
-        dep.start_beat()
-        dep.start_worker(app="bench.common:raw_app", queues=("raw",), concurrency=args.workers)
+        raw_page = None
+        if args.layout == "readme":
+            for _ in range(2):
+                dep.start_worker(concurrency=None)
+            dep.start_beat()
+            for _ in range(2):
+                dep.start_worker(app="bench.common:raw_app", queues=("raw",), concurrency=None)
+            raw_page = dep.settings.default_page_size
+        else:
+            dep.start_worker(queues=("parse", "classify"), concurrency=args.workers)
+            dep.start_worker(queues=("control", "webhooks"), concurrency=1)
+            dep.start_beat()
+            dep.start_worker(app="bench.common:raw_app", queues=("raw",),
+                             concurrency=args.workers)
         raw = make_raw_app(dep.settings)
         redis = redis_client(dep.redis_url)
         directories = [bulk_directory(dep, args.n, f"orch{r}") for r in range(args.rounds)]
@@ -114,7 +128,7 @@ def main() -> None:
                     spy = profile(dep, args.profile, args.n / 150, args.profile_target)
                 cpu_before = cpu_by_role(dep)
                 if system == "raw":
-                    res = raw_chord(raw, args.n, timeout)
+                    res = raw_chord(raw, args.n, timeout, raw_page)
                     extra = f"publish {res['publish_s']:.1f} s"
                 else:
                     queue = Probe(lambda: redis.llen(f"{dep.settings.namespace}parse"))
@@ -143,7 +157,9 @@ def main() -> None:
         (role, round(1000 * cpu["raw"].get(role, 0) / args.n, 3),
          round(1000 * cpu["batchsvc"].get(role, 0) / args.n, 3)) for role in roles]))
     result = {
-        "bench": "orchestration", "n": args.n, "workers": args.workers, "rounds": args.rounds,
+        "bench": "orchestration", "n": args.n, "layout": args.layout,
+        "workers": args.workers if args.layout == "split" else "2 x default",
+        "rounds": args.rounds,
         "items_per_s": round(statistics.median(batch_rates), 1),
         "raw_celery_items_per_s": round(statistics.median(raw_rates), 1),
         "orchestration_ratio": round(statistics.median(ratios), 3),

@@ -25,23 +25,36 @@ class ItemTask(Task):
         # the worker's main process runs this, so the item still ends with a reason.
         if isinstance(exc, TimeLimitExceeded) and args:
             seconds = exc.args[0] if exc.args else "?"
+            seqs = as_seqs(args[0])
             with unit_of_work() as session:
-                recovery.fail_claim(session, args[0], task_id,
+                recovery.fail_claim(session, seqs, task_id,
                                     error=f"timed out after {seconds} s")
+                # The rest of a chunk never ran: out again, each on its own.
+                recovery.resend(session, seqs)
 
 
-def run_item(task: Task, seq: int) -> dict[str, Any]:
-    try:
-        return process_item(seq, token=task.request.id)
-    except Exception as exc:
-        if not is_transient_db_error(exc):
-            raise
-        # The database is restarting or unreachable: the same message comes back (same task
-        # id, so it may re-claim its item) after 1, 2, 4 ... 30 s.
-        countdown = min(30, 2 ** task.request.retries)
-        log.warning("item %s: database unavailable (%s); retry in %s s",
-                    seq, type(exc).__name__, countdown)
-        raise task.retry(exc=exc, countdown=countdown) from exc
+def as_seqs(arg: int | list[int]) -> list[int]:
+    """An item message's argument: a list of item seqs (one, or a chunk of light items); a
+    single int from messages queued before chunks existed."""
+    return [arg] if isinstance(arg, int) else list(arg)
+
+
+def run_items(task: Task, arg: int | list[int]) -> list[dict[str, Any]]:
+    outcomes = []
+    for seq in as_seqs(arg):
+        try:
+            outcomes.append(process_item(seq, token=task.request.id))
+        except Exception as exc:
+            if not is_transient_db_error(exc):
+                raise
+            # The database is restarting or unreachable: the same message comes back (same
+            # task id, so it re-claims the item it held; finished ones are no-ops) after
+            # 1, 2, 4 ... 30 s.
+            countdown = min(30, 2 ** task.request.retries)
+            log.warning("item %s: database unavailable (%s); retry in %s s",
+                        seq, type(exc).__name__, countdown)
+            raise task.retry(exc=exc, countdown=countdown) from exc
+    return outcomes
 
 
 ITEM_OPTIONS: dict[str, Any] = {
@@ -57,10 +70,10 @@ ITEM_OPTIONS: dict[str, Any] = {
 
 
 @celery_app.task(name=PARSE_ITEM, **ITEM_OPTIONS)
-def parse_item(self: Task, seq: int) -> dict[str, Any]:
-    return run_item(self, seq)
+def parse_item(self: Task, seqs: int | list[int]) -> list[dict[str, Any]]:
+    return run_items(self, seqs)
 
 
 @celery_app.task(name=CLASSIFY_ITEM, **ITEM_OPTIONS)
-def classify_item(self: Task, seq: int) -> dict[str, Any]:
-    return run_item(self, seq)
+def classify_item(self: Task, seqs: int | list[int]) -> list[dict[str, Any]]:
+    return run_items(self, seqs)

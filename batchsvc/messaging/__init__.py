@@ -102,8 +102,11 @@ def configure(app: Celery, settings: Settings) -> None:
         accept_content=["json"],
         result_expires=6 * 3600,
         result_extended=False,
-        task_send_sent_event=True,
-        worker_send_task_events=True,
+        # Task events cost a broker round trip each (sent, received, started, succeeded: four
+        # per item); Flower switches the workers' events on while it watches them (its
+        # --enable_events default), so they are spent only when someone looks.
+        task_send_sent_event=False,
+        worker_send_task_events=False,
         worker_hijack_root_logger=False,
         worker_cancel_long_running_tasks_on_connection_loss=True,
         # A pool child that grew past half the per-parse cap (fragmentation, caches) is

@@ -1,5 +1,6 @@
 """The messages of a batch as Celery canvases, built by task name (no task code needed):
-one item, one page (a chord of its items with an aggregating callback), a recovered item."""
+one item message (one item, or a chunk of light ones), one page (a chord of its item
+messages with an aggregating callback), a recovered item."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ from celery import chord, signature
 from batchsvc.messaging import ADVANCE_JOB, ITEM_TASKS, PAGE_DONE, PAGE_FAILED, celery_app
 
 
-def item(job_type: str, seq: int, soft: float, hard: float, priority: int) -> Any:
+def item(job_type: str, seqs: list[int], soft: float, hard: float, priority: int) -> Any:
     # A Redis backend counts chord parts itself, so item results need not be stored (one key
     # less per item in Redis); a backend that polls results for chords (a database) needs them.
-    return signature(ITEM_TASKS[job_type], args=(seq,), app=celery_app, soft_time_limit=soft,
+    return signature(ITEM_TASKS[job_type], args=(seqs,), app=celery_app, soft_time_limit=soft,
                      time_limit=hard, priority=priority,
                      ignore_result=bool(celery_app.backend.supports_native_join))
 

@@ -24,13 +24,30 @@ def job_priority(job: BatchJob) -> int:
     return PRIORITY.get(str(params.get("priority") or "medium"), PRIORITY["medium"])
 
 
-def item_message(job: BatchJob, seq: int, priority: int | None = None) -> Any:
-    """The item's message, with Celery's (soft, hard) limits from the job's timeout options
-    as the backstop (the item arms its exact limit itself) and the job's priority."""
+# Light items (pipeline.light_items) per message.
+CHUNK_ITEMS = 8
+
+
+def item_message(job: BatchJob, seqs: list[int], priority: int | None = None) -> Any:
+    """One message for ``seqs`` (one item, or a chunk of light ones), with Celery's (soft,
+    hard) limits from the job's timeout options as the backstop (each item arms its exact
+    limit itself) and the job's priority."""
     params = job.job_config.get("parameters") or {}
     soft, hard = limits.celery_time_limits(params, float(get_settings().item_time_limit_seconds))
     level = job_priority(job) if priority is None else priority
-    return canvas.item(job.job_type, seq, soft, hard, message_priority(level))
+    return canvas.item(job.job_type, seqs, soft * len(seqs), hard * len(seqs),
+                       message_priority(level))
+
+
+def chunked(seqs: list[int], light: set[int]) -> list[list[int]]:
+    """Consecutive light items grouped by CHUNK_ITEMS; every other item alone."""
+    out: list[list[int]] = []
+    for seq in seqs:
+        if seq in light and out and len(out[-1]) < CHUNK_ITEMS and out[-1][-1] in light:
+            out[-1].append(seq)
+        else:
+            out.append([seq])
+    return out
 
 
 def publish_pages(job_id: str, pages: int) -> int:
@@ -47,8 +64,9 @@ def publish_pages(job_id: str, pages: int) -> int:
             page_no, seqs = claimed
             job = session.get(BatchJob, job_id)
             assert job is not None
+            chunks = chunked(seqs, pipeline.light_items(session, seqs))
             unit_of(session).publish(canvas.page(
-                (item_message(job, seq) for seq in seqs), job_id, page_no))
+                (item_message(job, chunk) for chunk in chunks), job_id, page_no))
             threshold = job.continue_as_new_threshold
         published += len(seqs)
         if published >= threshold:

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
-from batchsvc.models import BatchJob, DirectoryFile, JobItem, new_id, utcnow
+from batchsvc.models import BatchJob, DirectoryFile, JobItem, StoredFile, new_id, utcnow
 from batchsvc.services import counts, refinement
 from batchsvc.settings import get_settings
 from batchsvc.states import JOB_ACTIVE, ItemStatus, JobStatus, job_sources
@@ -105,6 +105,22 @@ def claim_next_page(session: Session, job_id: str, lease_seconds: int | None = N
             sa.update(JobItem).where(page).values(lease_until=lease, updated_at=utcnow())
             .returning(JobItem.seq).execution_options(synchronize_session=False)))
     return page_no, seqs
+
+
+# Files this small, of formats read without OCR or a layout pass, take about a millisecond to
+# process, far less than a message costs the broker and the worker: they travel in chunks.
+LIGHT_TYPES = ("txt", "md", "csv", "json", "html", "xml")
+LIGHT_BYTES = 64 * 1024
+
+
+def light_items(session: Session, seqs: list[int]) -> set[int]:
+    """The items among ``seqs`` whose files are small text-like documents."""
+    if not seqs:
+        return set()
+    return set(session.scalars(
+        sa.select(JobItem.seq).join(StoredFile, StoredFile.id == JobItem.file_id)
+        .where(JobItem.seq.in_(seqs), StoredFile.content_type.in_(LIGHT_TYPES),
+               StoredFile.size <= LIGHT_BYTES)))
 
 
 def cancel_unmaterialized(session: Session, job_id: str) -> bool:

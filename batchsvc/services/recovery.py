@@ -47,11 +47,25 @@ def _end(where: Any, error: str) -> Any:
         updated_at=now)
 
 
-def fail_claim(session: Session, seq: int, token: str, error: str) -> bool:
-    """Fail an item still held under the message ``token`` (the worker's main process, after
-    the hard time limit killed the pool child that held it)."""
-    return bool(_rows(session.execute(_end(sa.and_(JobItem.seq == seq,
+def fail_claim(session: Session, seqs: list[int], token: str, error: str) -> bool:
+    """Fail the item of ``seqs`` still held under the message ``token`` (the worker's main
+    process, after the hard time limit killed the pool child that held it)."""
+    return bool(_rows(session.execute(_end(sa.and_(JobItem.seq.in_(seqs),
                                                    JobItem.claim_token == token), error))))
+
+
+def resend(session: Session, seqs: list[int]) -> int:
+    """Re-send the items of ``seqs`` that are pending again (or still), each in a message of
+    its own at the highest priority, chained to their job's aggregation; after the commit."""
+    rows = session.execute(sa.select(JobItem.seq, BatchJob).join(
+        BatchJob, BatchJob.id == JobItem.job_id).where(
+        JobItem.seq.in_(seqs), JobItem.status == ItemStatus.PENDING)).all() if seqs else []
+    uow = unit_of(session)
+    for seq, job in rows:
+        # Outside any chord now, so the aggregation is chained onto the item itself.
+        uow.publish(canvas.recovered_item(
+            dispatch.item_message(job, [seq], RECOVERED_PRIORITY), job.id))
+    return len(rows)
 
 
 def give_up(session: Session, seq: int, error: str) -> bool:
@@ -133,22 +147,15 @@ def sweep(lost_types: Callable[[], tuple[str, ...]]) -> dict[str, Any]:
             return {"skipped": "another sweep is running"}
         uow = unit_of(session)
         cancel_abandoned(session)
-        resend: list[int] = []
+        lost: list[int] = []
         for seq, _job_id, attempts in expired_claims(session, now):
             if attempts >= settings.item_max_attempts:
                 failed += give_up(session, seq, f"gave up after {attempts} attempts: the "
                                   "worker processing this item was lost each time")
             else:
-                resend.append(seq)
-        resend += [seq for seq, _ in unclaimed_items(session, now, empty, queued_before)]
-        moved = requeue(session, resend, settings.item_queue_timeout_seconds)
-        recovered = session.execute(sa.select(JobItem.seq, BatchJob).join(
-            BatchJob, BatchJob.id == JobItem.job_id).where(JobItem.seq.in_(moved))).all() \
-            if moved else []
-        for seq, job in recovered:
-            # Outside any chord now, so the aggregation is chained onto the item itself.
-            uow.publish(canvas.recovered_item(
-                dispatch.item_message(job, seq, RECOVERED_PRIORITY), job.id))
+                lost.append(seq)
+        lost += [seq for seq, _ in unclaimed_items(session, now, empty, queued_before)]
+        recovered = resend(session, requeue(session, lost, settings.item_queue_timeout_seconds))
         stuck = list(session.scalars(sa.select(BatchJob.id).where(
             BatchJob.status == JobStatus.PENDING,
             BatchJob.created_at < now - timedelta(seconds=settings.sweep_interval_seconds))))
@@ -168,5 +175,5 @@ def sweep(lost_types: Callable[[], tuple[str, ...]]) -> dict[str, Any]:
             WebhookDelivery.created_at < now - timedelta(seconds=30))))
         for delivery_id in due:
             uow.send(DELIVER_WEBHOOK, delivery_id)
-    return {"resent": len(recovered), "failed": failed, "dispatched": len(stuck),
+    return {"resent": recovered, "failed": failed, "dispatched": len(stuck),
             "advanced": len(active), "webhooks": len(due), "empty_queues": list(empty)}

@@ -143,21 +143,21 @@ def test_flower_shows_batchsvc_tasks(stack: Stack) -> None:
         base = f"http://127.0.0.1:{port}"
         flower.wait_for(lambda: port_open(port), "flower listening")
         assert requests.get(f"{base}/healthcheck", timeout=5).text == "OK"  # compose's check
-        # Once our worker's heartbeat event has reached Flower, so will the task events.
         flower.wait_for(lambda: stack.worker_name in requests.get(  # type: ignore[attr-defined]
             f"{base}/api/workers", params={"status": "true"}, timeout=5).json(),
             "worker events in Flower")
-        job_id = create(stack, upload(stack, corpus(*PDFS)),
-                        parameters={"invalidate_cache": True})
-        finished(stack, job_id)
+        items = upload(stack, corpus(*PDFS))
 
         def ours() -> set[str] | None:
+            # Workers send task events once Flower has switched them on (within its enable
+            # interval of connecting): batches run until Flower has seen one whole.
+            finished(stack, create(stack, items, parameters={"invalidate_cache": True}))
             tasks = requests.get(f"{base}/api/tasks", timeout=10).json()
             names = {t["name"] for t in tasks.values()
                      if t.get("worker") == stack.worker_name and t.get("name")}  # type: ignore[attr-defined]
             wanted = {"batchsvc.dispatch_job", "batchsvc.parse_item", "batchsvc.page_done"}
             return names if wanted <= names else None
-        names = flower.wait_for(ours, "batchsvc tasks in Flower", timeout=30)
+        names = flower.wait_for(ours, "batchsvc tasks in Flower", timeout=90)
         assert all(name.startswith("batchsvc.") for name in names)
     finally:
         flower.stop()

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
 from billiard.exceptions import SoftTimeLimitExceeded
 
 from batchsvc import limits
 from batchsvc.logs import bind as bind_log_ids
+from batchsvc.metrics import observe_item
 from batchsvc.services import pipeline, refinement
 from batchsvc.services.items import get_store, heartbeat
 from batchsvc.services.items.engines import DocumentError, run_classify, run_parse
@@ -43,10 +45,12 @@ def process_item(seq: int, token: str | None = None) -> dict[str, Any]:
     # The lease lives while this process works on the item, up to the item's hard limit.
     hard_limit = limits.celery_time_limits(claim.job.params,
                                            settings.item_time_limit_seconds)[1]
+    started = time.perf_counter()
     with heartbeat.holding(seq, claim.attempt, hard_limit):
         status, fields = _outcome(claim, hard_limit)
     if status != ItemStatus.COMPLETED:
         store.finish(claim, status, **fields)
+    observe_item(claim.job.job_type, claim.item_name, status, time.perf_counter() - started)
     return {"seq": seq, "status": str(status)}
 
 

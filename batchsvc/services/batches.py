@@ -77,7 +77,8 @@ def _check_idempotency(
 def _resolve_item_ids(
     session: Session, project_id: str, item_ids: list[str]
 ) -> list[tuple[str, str, str]]:
-    """Map directory-file ids to (item_id, file_id, name), keeping order; 422 on unknown ids."""
+    """Map item ids to (item_id, file_id, name), keeping order; 422 naming the index of an
+    unknown id. An id is a directory file's or a file's (``files.create``); a mix works."""
     found: dict[str, tuple[str, str]] = {}
     for start in range(0, len(item_ids), 1000):
         chunk = item_ids[start:start + 1000]
@@ -87,9 +88,15 @@ def _resolve_item_ids(
                 DirectoryFile.deleted_at.is_(None))
         ).all()
         found.update({r.id: (r.file_id, r.display_name) for r in rows})
+        files = [i for i in chunk if i not in found]
+        if files:
+            found.update({r.id: (r.id, r.name) for r in session.execute(
+                sa.select(StoredFile.id, StoredFile.name).where(
+                    StoredFile.id.in_(files), StoredFile.project_id == project_id,
+                    StoredFile.deleted_at.is_(None)))})
     for index, item_id in enumerate(item_ids):
         if item_id not in found:
-            raise Invalid(["body", "item_ids", index], f"no directory file {item_id}")
+            raise Invalid(["body", "item_ids", index], f"no file or directory file {item_id}")
     return [(i, *found[i]) for i in item_ids]
 
 

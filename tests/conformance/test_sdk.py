@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 from llama_cloud import APIStatusError
 
+from batchsvc.services.auth import create_api_key
 from tests.conformance.sdk_flow import FILES, snapshot, upload_directory, wait_job
+from tests.harness import CORPUS
 
 pytestmark = pytest.mark.conformance
 
@@ -110,3 +112,33 @@ def test_modes_agree(embedded_stack, cluster_stack) -> None:
         wait_job(client, job.id)
         snapshots.append(snapshot(client, job.id))
     assert snapshots[0] == snapshots[1]
+
+
+def test_item_ids_take_file_ids_and_directory_file_ids(stack) -> None:
+    client = stack.sdk()
+    _, (in_directory,) = upload_directory(client, "mixed-ids", FILES[1:2])
+    with open(CORPUS / FILES[2], "rb") as fh:
+        loose = client.files.create(file=(FILES[2], fh), purpose="parse")
+    job = client.beta.batch.create(job_config=PARSE_CONFIG,
+                                   item_ids=[loose.id, in_directory.id])
+    assert job.total_items == 2
+    final = wait_job(client, job.id)
+    assert final.job.status == "completed" and final.job.failed_items == 0
+    items = {i.item_id: i for i in client.beta.batch.job_items.list(job.id)}
+    assert set(items) == {loose.id, in_directory.id}
+    assert items[loose.id].item_name == FILES[2]
+    parsed = client.parsing.get(items[loose.id].job_id, expand=["text"])
+    assert parsed.job.status == "COMPLETED" and parsed.text.pages
+
+    with pytest.raises(APIStatusError) as unknown:
+        client.beta.batch.create(job_config=PARSE_CONFIG,
+                                 item_ids=[loose.id, "dfl-does-not-exist"])
+    assert unknown.value.status_code == 422
+    assert unknown.value.body["detail"][0]["loc"] == ["body", "item_ids", 1]
+    # Another project's file is unknown here.
+    with stack.session() as session:
+        other = stack.sdk(key=create_api_key(session, "other-project"))
+    with pytest.raises(APIStatusError) as foreign:
+        other.beta.batch.create(job_config=PARSE_CONFIG, item_ids=[loose.id])
+    assert foreign.value.status_code == 422
+    assert foreign.value.body["detail"][0]["loc"] == ["body", "item_ids", 0]

@@ -41,6 +41,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         auth,
         batches,
         classifier,
+        classify_v2,
         directories,
         docs,
         edge,
@@ -55,7 +56,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
 
     keyed: tuple[Blueprint, ...] = (batches.bp, directories.bp, files.bp, results.bp,
-                                    classifier.bp, webhooks.bp, exports.bp, events.bp)
+                                    classifier.bp, classify_v2.bp, webhooks.bp, exports.bp,
+                                    events.bp)
     # The API docs, /metrics, health and signed downloads need no key.
     for blueprint in (*keyed, files.download_bp, health.bp, docs.bp, metrics.bp):
         app.register_blueprint(blueprint)

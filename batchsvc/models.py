@@ -260,6 +260,29 @@ class ClassifierJob(Base):
     )
 
 
+class ClassifyV2Job(Base):
+    """A one-file classify job (``/api/v2/classify``): what the client sent, over the one-item
+    classify batch that runs it; its id is that batch's id."""
+
+    __tablename__ = "classify_v2_jobs"
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    project_id: Mapped[str] = mapped_column(sa.String(64))
+    file_input: Mapped[str] = mapped_column(sa.String(64))
+    document_input_type: Mapped[str] = mapped_column(sa.String(16))
+    parse_job_id: Mapped[str | None] = mapped_column(sa.String(64))
+    # The configuration as the client sent it (target_pages 1-based), echoed back.
+    configuration: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    transaction_id: Mapped[str | None] = mapped_column(sa.String(255))
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (
+        sa.Index("ix_classify_v2_jobs_project_created", "project_id", "created_at"),
+        # A transaction id names one job per project: a retry finds the original.
+        sa.UniqueConstraint("project_id", "transaction_id",
+                            name="uq_classify_v2_jobs_transaction"),
+    )
+
+
 class WebhookDelivery(Base):
     """Outbox: written in the transaction that changes a job's status."""
 

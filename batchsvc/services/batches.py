@@ -50,6 +50,9 @@ def is_cacheable(config: dict[str, Any]) -> bool:
 def parameters_hash(job_type: str, config: dict[str, Any]) -> str:
     if job_type == "classify":
         relevant = {k: config.get(k) for k in ("rules", "mode", "parsing_configuration")}
+        if config.get("parse_job_id"):
+            # Classified from that parse's text, not from the file as the rules would parse it.
+            relevant["parse_job_id"] = config["parse_job_id"]
     else:
         params = config.get("parameters") or {}
         relevant = {k: v for k, v in params.items() if k not in NON_SEMANTIC}
@@ -74,6 +77,24 @@ def _check_idempotency(
     return session.get(BatchJob, row.job_id)
 
 
+def find_files(
+    session: Session, project_id: str, ids: list[str]
+) -> dict[str, tuple[str, str]]:
+    """{id: (file_id, name)} for the ids that are this project's live directory files or
+    files (``files.create``); at most 1000 ids."""
+    found = {r.id: (r.file_id, r.display_name) for r in session.execute(
+        sa.select(DirectoryFile.id, DirectoryFile.file_id, DirectoryFile.display_name).where(
+            DirectoryFile.id.in_(ids), DirectoryFile.project_id == project_id,
+            DirectoryFile.deleted_at.is_(None)))}
+    files = [i for i in ids if i not in found]
+    if files:
+        found.update({r.id: (r.id, r.name) for r in session.execute(
+            sa.select(StoredFile.id, StoredFile.name).where(
+                StoredFile.id.in_(files), StoredFile.project_id == project_id,
+                StoredFile.deleted_at.is_(None)))})
+    return found
+
+
 def _resolve_item_ids(
     session: Session, project_id: str, item_ids: list[str]
 ) -> list[tuple[str, str, str]]:
@@ -81,19 +102,7 @@ def _resolve_item_ids(
     unknown id. An id is a directory file's or a file's (``files.create``); a mix works."""
     found: dict[str, tuple[str, str]] = {}
     for start in range(0, len(item_ids), 1000):
-        chunk = item_ids[start:start + 1000]
-        rows = session.execute(
-            sa.select(DirectoryFile.id, DirectoryFile.file_id, DirectoryFile.display_name).where(
-                DirectoryFile.id.in_(chunk), DirectoryFile.project_id == project_id,
-                DirectoryFile.deleted_at.is_(None))
-        ).all()
-        found.update({r.id: (r.file_id, r.display_name) for r in rows})
-        files = [i for i in chunk if i not in found]
-        if files:
-            found.update({r.id: (r.id, r.name) for r in session.execute(
-                sa.select(StoredFile.id, StoredFile.name).where(
-                    StoredFile.id.in_(files), StoredFile.project_id == project_id,
-                    StoredFile.deleted_at.is_(None)))})
+        found.update(find_files(session, project_id, item_ids[start:start + 1000]))
     for index, item_id in enumerate(item_ids):
         if item_id not in found:
             raise Invalid(["body", "item_ids", index], f"no file or directory file {item_id}")

@@ -193,6 +193,21 @@ def parse_target_pages(spec: Any, page_count: int) -> list[int]:
     return sorted(i for i in chosen if 0 <= i < page_count)
 
 
+def zero_based_pages(spec: str) -> str:
+    """1-based page ranges ("1,3-5", the v2 APIs') as ``target_pages`` ("0,2-4").
+
+    Raises ParseError on bad syntax or a page 0.
+    """
+    out: list[str] = []
+    for part in (p.strip() for p in spec.split(",")):
+        m = re.fullmatch(r"(\d+)(?:\s*-\s*(\d+))?", part)
+        if not m or int(m.group(1)) < 1 or (m.group(2) and int(m.group(2)) < int(m.group(1))):
+            raise ParseError(f"invalid page range {part[:40]!r}: use 1-based pages such as "
+                             "'1,3-5'")
+        out.append("-".join(str(int(n) - 1) for n in m.groups() if n))
+    return ",".join(out)
+
+
 def select_pages(params: Mapping[str, Any], page_count: int) -> list[int]:
     idx = parse_target_pages(params.get("target_pages"), page_count)
     raw_limits = [params.get(k) for k in ("max_pages", "max_pages_enforced")]

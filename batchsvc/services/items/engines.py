@@ -68,8 +68,11 @@ def classify_input_params(config: dict[str, Any]) -> dict[str, Any]:
     params: dict[str, Any] = {}
     if parsing.get("max_pages"):
         params["max_pages"] = parsing["max_pages"]
-    if parsing.get("target_pages"):
-        params["target_pages"] = ",".join(str(p) for p in parsing["target_pages"])
+    pages = parsing.get("target_pages")
+    if pages:
+        # A list from classify batches, a 0-based range string from /api/v2/classify.
+        params["target_pages"] = pages if isinstance(pages, str) else ",".join(
+            str(p) for p in pages)
     if parsing.get("lang"):
         params["languages"] = [parsing["lang"]]
     return params
@@ -98,22 +101,29 @@ def classify_page_images(data: bytes, parsed: Any) -> list[bytes]:
     return render_pages(data, kind, numbers, CLASSIFY_IMAGE_MAX_SIDE)
 
 
-def run_classify(data: bytes, name: str, config: dict[str, Any]) -> EngineRun:
+def run_classify(data: bytes, name: str, config: dict[str, Any],
+                 parsed: Any = None) -> EngineRun:
+    """Classify the file; ``parsed``: an earlier parse of it (a ParseResult) whose text is
+    classified as it is, so the document is not parsed again."""
     from batchsvc.engines.classify import DEFAULT_MODE, classify_text, form_of
 
     configure_model()
     from batchsvc.engines.parse import ParseError, parse_document
 
-    try:
-        parsed = parse_document(data, name, classify_input_params(config))
-    except ParseError as exc:
-        raise DocumentError(str(exc)) from exc
+    notes: list[str] = []
+    if parsed is None:
+        try:
+            parsed = parse_document(data, name, classify_input_params(config))
+        except ParseError as exc:
+            raise DocumentError(str(exc)) from exc
+        count_pages("classify", name, sum(1 for p in parsed.pages if p.success))
+    elif config.get("parsing_configuration"):
+        notes.append("parsing_configuration not applied: the parse job's text was "
+                     "classified as it was parsed")
     text = "\n\n".join(page.text for page in parsed.pages if page.success)
-    count_pages("classify", name, sum(1 for p in parsed.pages if p.success))
     mode = config.get("mode") or DEFAULT_MODE
     llm = llm_config()
     images: list[bytes] = []
-    notes: list[str] = []
     if llm is not None and str(mode).upper() == "MULTIMODAL":
         try:
             images = classify_page_images(data, parsed)

@@ -20,7 +20,13 @@ from batchsvc.logs import bind as bind_log_ids
 from batchsvc.metrics import observe_item
 from batchsvc.services import pipeline, refinement
 from batchsvc.services.items import get_store, heartbeat
-from batchsvc.services.items.engines import DocumentError, run_classify, run_parse
+from batchsvc.services.items.engines import (
+    DocumentError,
+    EngineRun,
+    run_classify,
+    run_parse,
+)
+from batchsvc.services.items.reuse import reused_parse
 from batchsvc.services.items.store import Claim
 from batchsvc.settings import get_settings
 from batchsvc.states import ItemStatus
@@ -28,7 +34,6 @@ from batchsvc.storage import StorageError
 from batchsvc.uow import unit_of_work
 
 log = logging.getLogger("batchsvc.items")
-ENGINES = {"parse": run_parse, "classify": run_classify}
 
 
 def process_item(seq: int, token: str | None = None) -> dict[str, Any]:
@@ -81,7 +86,7 @@ def _outcome(claim: Claim, hard_limit: float) -> tuple[ItemStatus, dict[str, Any
         seconds = limits.item_seconds(claim.job.params, limits.page_count(data),
                                       settings.item_time_limit_seconds)
         with limits.deadline(seconds):
-            run = ENGINES[claim.job.job_type](data, claim.item_name, claim.job.config)
+            run = _run_engine(claim, data)
     except (limits.ItemTimeout, DocumentError) as exc:
         return ItemStatus.FAILED, {"error": str(exc)}
     except SoftTimeLimitExceeded:
@@ -97,3 +102,11 @@ def _outcome(claim: Claim, hard_limit: float) -> tuple[ItemStatus, dict[str, Any
     if result_id is not None and run.evidence is not None:
         refinement.keep_evidence(claim.job_id, result_id, run.evidence)
     return ItemStatus.COMPLETED, {}
+
+
+def _run_engine(claim: Claim, data: bytes) -> EngineRun:
+    config = claim.job.config
+    if claim.job.job_type == "classify":
+        # A classify job over a parse job reads that job's stored text (items/reuse.py).
+        return run_classify(data, claim.item_name, config, parsed=reused_parse(config))
+    return run_parse(data, claim.item_name, config)

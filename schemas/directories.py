@@ -5,7 +5,8 @@ from __future__ import annotations
 from marshmallow import EXCLUDE, Schema, fields
 from marshmallow.validate import Length, OneOf
 
-from schemas.common import CursorQuery
+from schemas.common import CursorQuery, ProjectQuery
+from schemas.files import PresignedUrlSchema, expand_field
 
 METADATA_VALUE = fields.Raw(allow_none=True)
 
@@ -82,12 +83,11 @@ class DirectoryFileListQuery(CursorQuery):
     file_id = fields.String(allow_none=True)
     unique_id = fields.String(allow_none=True)
     include_deleted = fields.Boolean(load_default=False)
+    expand = expand_field()
 
 
-class PresignedUrlSchema(Schema):
-    url = fields.String()
-    expires_at = fields.AwareDateTime()
-    form_fields = fields.Dict(allow_none=True)
+class DirectoryFileGetQuery(ProjectQuery):
+    expand = expand_field()
 
 
 class DirectoryFileSchema(Schema):

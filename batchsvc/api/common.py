@@ -52,3 +52,8 @@ def upload_name(filename: str | None) -> str:
     name = (filename or "upload").replace("\\", "/").rsplit("/", 1)[-1]
     name = "".join(ch for ch in name if ch.isprintable()).strip() or "upload"
     return name[:1024]
+
+
+def links_base(query: dict[str, Any]) -> str | None:
+    """The base URL of signed download links when ``expand`` asks for them, else None."""
+    return request.host_url if "download_url" in (query.get("expand") or []) else None

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from flask import Blueprint, request
 
-from batchsvc.api.common import dump, json_body, load, project_id, query_args, upload_name
+from batchsvc.api.common import (
+    dump,
+    json_body,
+    links_base,
+    load,
+    project_id,
+    query_args,
+    upload_name,
+)
 from batchsvc.errors import Invalid
 from batchsvc.services import directories as service
 from batchsvc.uow import unit_of_work
@@ -77,15 +85,17 @@ def upload(directory_id: str):
 def list_files(directory_id: str):
     query = query_args(s.DirectoryFileListQuery())
     with unit_of_work() as session:
-        return dump(s.DirectoryFileListSchema(),
-                    service.list_directory_files(session, project_id(), directory_id, query))
+        return dump(s.DirectoryFileListSchema(), service.list_directory_files(
+            session, project_id(), directory_id, query, links_base(query)))
 
 
 @bp.get("/<directory_id>/files/<directory_file_id>")
 def get_file(directory_id: str, directory_file_id: str):
+    query = query_args(s.DirectoryFileGetQuery())
     with unit_of_work() as session:
         row = service.get_directory_file(session, project_id(), directory_id, directory_file_id)
-        return dump(s.DirectoryFileSchema(), service.directory_file_view(row))
+        (view,) = service.directory_file_views(session, [row], links_base(query))
+        return dump(s.DirectoryFileSchema(), view)
 
 
 @bp.patch("/<directory_id>/files/<directory_file_id>")

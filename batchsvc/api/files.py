@@ -4,14 +4,21 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, request
 
-from batchsvc.api.common import dump, load, project_id, query_args, upload_name
+from batchsvc.api.common import (
+    dump,
+    json_body,
+    links_base,
+    load,
+    project_id,
+    query_args,
+    upload_name,
+)
 from batchsvc.errors import Invalid
 from batchsvc.models import StoredFile
 from batchsvc.services import files as service
 from batchsvc.storage import get_storage
 from batchsvc.uow import unit_of_work
 from schemas import files as s
-from schemas.directories import PresignedUrlSchema
 
 bp = Blueprint("files", __name__, url_prefix="/api/v1/beta/files")
 # The signed download URL is the credential, so this blueprint is outside key auth.
@@ -35,7 +42,21 @@ def create():
 def list_files():
     query = query_args(s.FileListQuery())
     with unit_of_work() as session:
-        return dump(s.FileListSchema(), service.list_files(session, project_id(), query))
+        return dump(s.FileListSchema(), service.list_files(session, project_id(), query,
+                                                           links_base(query)))
+
+
+@bp.post("/query")
+def query_files():
+    body = load(s.FileQuerySchema(), json_body(), "body")
+    wanted = body.get("filter") or {}
+    query = {**{k: wanted.get(k) for k in ("file_name", "external_file_id", "file_ids",
+                                          "data_source_id")},
+             "in_project": wanted.get("project_id"), "order_by": body.get("order_by"),
+             "page_size": body.get("page_size"), "page_token": body.get("page_token")}
+    with unit_of_work() as session:
+        return dump(s.FileListSchema(), service.list_files(
+            session, project_id(), query, loc="body"))
 
 
 @bp.get("/<file_id>")
@@ -56,9 +77,9 @@ def delete(file_id: str):
 def content(file_id: str):
     query = load(s.FileContentQuery(), request.args.to_dict(), "query")
     with unit_of_work() as session:
-        service.get_file(session, project_id(), file_id)
-    return dump(PresignedUrlSchema(), service.presigned_url(
-        request.host_url, file_id, query.get("expires_at_seconds") or 3600))
+        row = service.get_file(session, project_id(), file_id)
+        return dump(s.PresignedUrlSchema(), service.download_link(
+            request.host_url, row, query.get("expires_at_seconds") or 3600))
 
 
 @download_bp.get("/<file_id>/download")

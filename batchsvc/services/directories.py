@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from batchsvc.errors import Conflict, Invalid, NotFound
-from batchsvc.models import Directory, DirectoryFile, utcnow
+from batchsvc.models import Directory, DirectoryFile, StoredFile, utcnow
 from batchsvc.services import files as file_service
 from batchsvc.services.paging import decode_token, encode_token
 
@@ -77,13 +77,28 @@ def delete_directory(session: Session, project_id: str, directory_id: str) -> No
     )
 
 
-def directory_file_view(row: DirectoryFile) -> dict[str, Any]:
-    return {
+def directory_file_view(row: DirectoryFile, stored: StoredFile | None = None,
+                        base_url: str | None = None) -> dict[str, Any]:
+    """The directory file; with ``base_url``, ``download_url`` links ``stored`` (its file)."""
+    view = {
         "id": row.id, "directory_id": row.directory_id, "display_name": row.display_name,
         "project_id": row.project_id, "unique_id": row.unique_id, "file_id": row.file_id,
         "metadata": row.metadata_ or {}, "created_at": row.created_at,
         "updated_at": row.updated_at, "deleted_at": row.deleted_at,
     }
+    if base_url is not None and stored is not None and stored.deleted_at is None:
+        view["download_url"] = file_service.download_link(base_url, stored)
+    return view
+
+
+def directory_file_views(session: Session, rows: list[DirectoryFile],
+                         base_url: str | None) -> list[dict[str, Any]]:
+    """Views of ``rows``, their files read in one query when links are wanted."""
+    stored: dict[str, StoredFile] = {}
+    if base_url is not None and rows:
+        stored = {f.id: f for f in session.scalars(sa.select(StoredFile).where(
+            StoredFile.id.in_({r.file_id for r in rows})))}
+    return [directory_file_view(r, stored.get(r.file_id), base_url) for r in rows]
 
 
 def _unique_id_taken(session: Session, directory_id: str, unique_id: str) -> bool:
@@ -156,7 +171,8 @@ def get_directory_file(
 
 
 def list_directory_files(
-    session: Session, project_id: str, directory_id: str, query: dict[str, Any]
+    session: Session, project_id: str, directory_id: str, query: dict[str, Any],
+    base_url: str | None = None,
 ) -> dict[str, Any]:
     get_directory(session, project_id, directory_id)
     after, size = decode_token(query.get("page_token")), query.get("page_size") or 100
@@ -172,7 +188,7 @@ def list_directory_files(
                                                               autoescape=True))
     rows = session.scalars(stmt.order_by(DirectoryFile.seq).limit(size + 1)).all()
     return {
-        "items": [directory_file_view(r) for r in rows[:size]],
+        "items": directory_file_views(session, list(rows[:size]), base_url),
         # Keyset paging on seq: stable while files are added or removed mid-listing.
         "next_page_token": encode_token(rows[size - 1].seq) if len(rows) > size else None,
     }

@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from batchsvc import storage as storage_mod
 from batchsvc.engines.parse.detect import SNIFF_BYTES, sniff
-from batchsvc.errors import NotFound, TooLarge
-from batchsvc.models import StoredFile, new_id, utcnow
+from batchsvc.errors import Invalid, NotFound, TooLarge
+from batchsvc.models import Project, StoredFile, new_id, utcnow
 from batchsvc.secrets import derived_key
 from batchsvc.services.paging import decode_token, encode_token
 from batchsvc.settings import get_settings
@@ -78,32 +78,83 @@ def delete_file(session: Session, project_id: str, file_id: str) -> None:
     get_file(session, project_id, file_id).deleted_at = utcnow()
 
 
-def list_files(session: Session, project_id: str, query: dict[str, Any]) -> dict[str, Any]:
+# files.list / files.query ``order_by``: "name, created_at desc" over these fields.
+ORDERABLE = {"id": StoredFile.id, "name": StoredFile.name, "file_name": StoredFile.name,
+             "created_at": StoredFile.created_at, "last_modified_at": StoredFile.created_at,
+             "file_size": StoredFile.size, "file_type": StoredFile.content_type,
+             "external_file_id": StoredFile.external_file_id, "purpose": StoredFile.purpose}
+
+
+def order_by(spec: str | None, loc: list[Any]) -> list[Any]:
+    """The ORDER BY of an ``order_by`` string (creation order when empty); 422 at ``loc``."""
+    order: list[Any] = []
+    for part in (spec or "").split(","):
+        words = part.split()
+        if not words:
+            continue
+        column = ORDERABLE.get(words[0])
+        if column is None or len(words) > 2 or words[1:] not in ([], ["asc"], ["desc"]):
+            raise Invalid(loc, f"cannot order by {part.strip()[:80]!r}: use fields of "
+                          f"{', '.join(sorted(ORDERABLE))}, each optionally 'desc'")
+        order.append(column.desc() if words[1:] == ["desc"] else column)
+    return [*order, StoredFile.created_at, StoredFile.id]
+
+
+def list_files(session: Session, project_id: str, query: dict[str, Any],
+               base_url: str | None = None, loc: str = "query") -> dict[str, Any]:
+    """files.list (query parameters) and files.query (the same filters in a body); links
+    in ``download_url`` when ``base_url`` is given."""
     stmt = sa.select(StoredFile).where(
         StoredFile.project_id == project_id, StoredFile.deleted_at.is_(None))
     if query.get("file_name"):
         stmt = stmt.where(StoredFile.name == query["file_name"])
     if query.get("external_file_id"):
         stmt = stmt.where(StoredFile.external_file_id == query["external_file_id"])
-    if query.get("file_ids"):
+    if query.get("file_ids") is not None:
         stmt = stmt.where(StoredFile.id.in_(query["file_ids"]))
+    if query.get("data_source_id") or not _is_project(session, project_id,
+                                                       query.get("in_project")):
+        # Every file here was uploaded to this project: none comes from a data source.
+        stmt = stmt.where(sa.false())
     offset = decode_token(query.get("page_token"))
     size = query.get("page_size") or 100
-    rows = session.scalars(
-        stmt.order_by(StoredFile.created_at, StoredFile.id).offset(offset).limit(size + 1)).all()
+    total = session.scalar(sa.select(sa.func.count()).select_from(stmt.subquery()))
+    rows = session.scalars(stmt.order_by(*order_by(query.get("order_by"), [loc, "order_by"]))
+                           .offset(offset).limit(size + 1)).all()
     return {
-        "items": [file_view(r) for r in rows[:size]],
+        "items": [file_view(r, base_url) for r in rows[:size]], "total_size": total,
         "next_page_token": encode_token(offset + size) if len(rows) > size else None,
     }
 
 
-def file_view(row: StoredFile) -> dict[str, Any]:
-    return {
+def _is_project(session: Session, project_id: str, wanted: str | None) -> bool:
+    """Whether ``wanted`` (a filter's project id, or the project's name) is the caller's."""
+    if not wanted or wanted == project_id:
+        return True
+    return session.scalar(sa.select(Project.name).where(Project.id == project_id)) == wanted
+
+
+def file_view(row: StoredFile, base_url: str | None = None) -> dict[str, Any]:
+    """The file as the SDK types it; ``download_url`` signed when ``base_url`` is given."""
+    view = {
         "id": row.id, "name": row.name, "project_id": row.project_id,
         "created_at": row.created_at, "updated_at": row.created_at,
         "last_modified_at": row.created_at, "external_file_id": row.external_file_id,
         "file_size": row.size, "file_type": row.content_type, "purpose": row.purpose,
     }
+    if base_url is not None:
+        view["download_url"] = download_link(base_url, row)
+    return view
+
+
+def download_link(base_url: str, row: StoredFile, ttl_seconds: int = 3600) -> dict[str, Any]:
+    """A link that downloads the file with no API key until it expires: the store's own
+    presigned URL when it has one, else one the API signs to its download route."""
+    url = storage_mod.get_storage().presigned_get(row.storage_key, ttl_seconds, row.name)
+    if url is None:
+        return presigned_url(base_url, row.id, ttl_seconds)
+    return {"url": url, "expires_at": datetime.fromtimestamp(int(time.time()) + ttl_seconds,
+                                                             UTC)}
 
 
 def _sign(file_id: str, expires: int) -> str:

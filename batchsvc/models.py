@@ -71,11 +71,22 @@ class Directory(Base):
     project_id: Mapped[str] = mapped_column(sa.String(64), index=True)
     name: Mapped[str] = mapped_column(sa.String(1024))
     description: Mapped[str | None] = mapped_column(sa.Text)
+    # "user", or "ephemeral": deleted with the files only it holds once expires_at passes.
+    type: Mapped[str] = mapped_column(sa.String(16), default="user", server_default="user")
+    expires_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    system_metadata: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         sa.DateTime(timezone=True), default=utcnow, onupdate=utcnow
     )
     deleted_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+
+    __table_args__ = (
+        # Live directories that expire: what the sweeper looks for.
+        sa.Index("ix_directories_expiring", "expires_at",
+                 postgresql_where=sa.text("expires_at IS NOT NULL AND deleted_at IS NULL"),
+                 sqlite_where=sa.text("expires_at IS NOT NULL AND deleted_at IS NULL")),
+    )
 
 
 class DirectoryFile(Base):

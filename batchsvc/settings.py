@@ -56,6 +56,9 @@ class Settings:
     # the last moments of item progress; the sweeper re-runs those items). True: durable.
     item_synchronous_commit: bool = False
     sweep_interval_seconds: float = 10.0
+    # A directory created with type="ephemeral" expires this long after its creation; the
+    # sweeper then deletes it and the files only it held.
+    ephemeral_directory_ttl_seconds: int = 24 * 3600
     # SIGTERM: running items get this long to finish; the rest are handed back to the broker
     # at once (another worker re-claims them without waiting for a lease). Keep it below the
     # orchestrator's own stop timeout (compose's stop_grace_period, Kubernetes' 30 s).

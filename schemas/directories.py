@@ -29,9 +29,14 @@ class DirectoryUpdateSchema(Schema):
     description = fields.String(allow_none=True, validate=Length(max=10_000))
 
 
+DIRECTORY_TYPES = ["ephemeral", "index", "user"]
+
+
 class DirectoryListQuery(CursorQuery):
     include_deleted = fields.Boolean(load_default=False)
     name = fields.String(allow_none=True)
+    type = fields.String(allow_none=True, validate=OneOf(DIRECTORY_TYPES))
+    types = fields.List(fields.String(validate=OneOf(DIRECTORY_TYPES)), allow_none=True)
 
 
 class DirectorySchema(Schema):

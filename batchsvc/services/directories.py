@@ -3,27 +3,36 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from typing import IO, Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from batchsvc.errors import Conflict, Invalid, NotFound
-from batchsvc.models import Directory, DirectoryFile, StoredFile, utcnow
+from batchsvc.models import BatchJob, Directory, DirectoryFile, JobItem, StoredFile, utcnow
 from batchsvc.services import files as file_service
 from batchsvc.services.paging import decode_token, encode_token
+from batchsvc.settings import get_settings
+from batchsvc.states import ITEM_OPEN, JOB_ACTIVE, JobStatus
 
 
 def directory_view(row: Directory) -> dict[str, Any]:
     return {
         "id": row.id, "name": row.name, "project_id": row.project_id,
         "description": row.description, "created_at": row.created_at,
-        "updated_at": row.updated_at, "deleted_at": row.deleted_at, "type": "user",
+        "updated_at": row.updated_at, "deleted_at": row.deleted_at, "type": row.type,
+        "expires_at": row.expires_at, "system_metadata": row.system_metadata,
     }
 
 
 def create_directory(session: Session, project_id: str, data: dict[str, Any]) -> Directory:
-    row = Directory(project_id=project_id, name=data["name"], description=data.get("description"))
+    kind = data.get("type") or "user"
+    expires = None
+    if kind == "ephemeral":
+        expires = utcnow() + timedelta(seconds=get_settings().ephemeral_directory_ttl_seconds)
+    row = Directory(project_id=project_id, name=data["name"], description=data.get("description"),
+                    type=kind, expires_at=expires, system_metadata=data.get("system_metadata"))
     session.add(row)
     session.flush()
     return row
@@ -46,6 +55,9 @@ def list_directories(session: Session, project_id: str, query: dict[str, Any]) -
         stmt = stmt.where(Directory.deleted_at.is_(None))
     if query.get("name"):
         stmt = stmt.where(Directory.name == query["name"])
+    kinds = [*([query["type"]] if query.get("type") else []), *(query.get("types") or [])]
+    if kinds:
+        stmt = stmt.where(Directory.type.in_(kinds))
     offset, size = decode_token(query.get("page_token")), query.get("page_size") or 100
     rows = session.scalars(
         stmt.order_by(Directory.created_at, Directory.id).offset(offset).limit(size + 1)).all()
@@ -67,14 +79,46 @@ def update_directory(
 
 
 def delete_directory(session: Session, project_id: str, directory_id: str) -> None:
-    row = get_directory(session, project_id, directory_id)
-    now = utcnow()
+    _delete(session, get_directory(session, project_id, directory_id), utcnow())
+
+
+def _delete(session: Session, row: Directory, now: datetime) -> None:
     row.deleted_at = now
     session.execute(
         sa.update(DirectoryFile)
-        .where(DirectoryFile.directory_id == directory_id, DirectoryFile.deleted_at.is_(None))
+        .where(DirectoryFile.directory_id == row.id, DirectoryFile.deleted_at.is_(None))
         .values(deleted_at=now)
     )
+
+
+def expire_directories(session: Session, now: datetime, limit: int = 100) -> list[str]:
+    """Delete ephemeral directories past ``expires_at`` with the files no other live
+    directory holds; returns those files' storage keys, to delete once this commits. A
+    directory an open item still reads waits until that item has ended."""
+    live_dir_file = sa.and_(DirectoryFile.directory_id == Directory.id,
+                            DirectoryFile.deleted_at.is_(None))
+    in_use = sa.exists().where(
+        JobItem.status.in_(ITEM_OPEN), JobItem.file_id.in_(
+            sa.select(DirectoryFile.file_id).where(live_dir_file)))
+    directing = sa.exists().where(BatchJob.directory_id == Directory.id,
+                                  BatchJob.status.in_((JobStatus.PENDING, *JOB_ACTIVE)))
+    due = session.scalars(sa.select(Directory).where(
+        Directory.expires_at.is_not(None), Directory.deleted_at.is_(None),
+        Directory.expires_at < now, ~in_use, ~directing).limit(limit)).all()
+    keys: list[str] = []
+    for row in due:
+        held = list(session.scalars(sa.select(DirectoryFile.file_id).where(
+            DirectoryFile.directory_id == row.id, DirectoryFile.deleted_at.is_(None))))
+        _delete(session, row, now)
+        elsewhere = sa.select(DirectoryFile.file_id).where(DirectoryFile.deleted_at.is_(None),
+                                                           DirectoryFile.file_id.in_(held))
+        files = session.scalars(sa.select(StoredFile).where(
+            StoredFile.id.in_(held), StoredFile.deleted_at.is_(None),
+            StoredFile.id.not_in(elsewhere))).all()
+        for stored in files:
+            stored.deleted_at = now
+            keys.append(stored.storage_key)
+    return keys
 
 
 def directory_file_view(row: DirectoryFile, stored: StoredFile | None = None,

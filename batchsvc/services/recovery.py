@@ -5,7 +5,8 @@ Every ``sweep_interval_seconds`` the sweep re-sends items whose claim's lease ra
 worker died, was stopped or cut off), re-sends queued items whose message is lost (the broker
 reports their queue empty, or they outlived ``item_queue_timeout_seconds``), fails items that
 keep killing their worker, dispatches jobs whose dispatch message was lost, advances jobs whose
-chord callback never came, and re-sends webhook deliveries that are due. Recovered items go
+chord callback never came, re-sends webhook deliveries that are due, and deletes ephemeral
+directories past their expiry with the files only they held. Recovered items go
 out at the highest priority, so they run next rather than behind queued pages.
 """
 
@@ -27,9 +28,10 @@ from batchsvc.messaging import (
     canvas,
 )
 from batchsvc.models import BatchJob, JobItem, WebhookDelivery, utcnow
-from batchsvc.services import dispatch
+from batchsvc.services import directories, dispatch
 from batchsvc.settings import get_settings
 from batchsvc.states import JOB_ACTIVE, DeliveryStatus, ItemStatus, JobStatus
+from batchsvc.storage import get_storage
 from batchsvc.uow import unit_of, unit_of_work
 
 # Concurrent sweeps (two beats started at once) would re-send the same items twice.
@@ -175,5 +177,11 @@ def sweep(lost_types: Callable[[], tuple[str, ...]]) -> dict[str, Any]:
             WebhookDelivery.created_at < now - timedelta(seconds=30))))
         for delivery_id in due:
             uow.send(DELIVER_WEBHOOK, delivery_id)
+        expired = directories.expire_directories(session, now)
+    # Bytes go only once their rows are committed as deleted: a failed commit keeps both.
+    store = get_storage()
+    for key in expired:
+        store.delete(key)
     return {"resent": recovered, "failed": failed, "dispatched": len(stuck),
-            "advanced": len(active), "webhooks": len(due), "empty_queues": list(empty)}
+            "advanced": len(active), "webhooks": len(due), "empty_queues": list(empty),
+            "expired_files": len(expired)}

@@ -116,3 +116,30 @@ def test_bad_input_names_the_field(stack) -> None:
             call()
         detail = json.dumps(error.value.body)
         assert error.value.status_code == 422 and field in detail, (field, detail)
+
+
+def test_directory_type_expiry_and_system_metadata(stack) -> None:
+    client = stack.sdk()
+    now = datetime.now(UTC)
+    ephemeral = client.beta.directories.create(
+        name="scratch", type="ephemeral", system_metadata={"origin": "ci", "run": 3})
+    user = client.beta.directories.create(name="kept")
+    fetched = client.beta.directories.get(ephemeral.id)
+    assert fetched.type == "ephemeral" and fetched.system_metadata == {"origin": "ci", "run": 3}
+    # The shipped lifetime of an ephemeral directory: a day. (Embedded mode's SQLite gives
+    # its timestamps back without an offset; they are UTC.)
+    expires = fetched.expires_at.replace(tzinfo=fetched.expires_at.tzinfo or UTC)
+    assert abs((expires - now).total_seconds() - 24 * 3600) < 120
+    assert user.type == "user" and user.expires_at is None and user.system_metadata is None
+    ephemeral_ids = {d.id for d in client.beta.directories.list(type="ephemeral")}
+    user_ids = {d.id for d in client.beta.directories.list(types=["user"])}
+    assert ephemeral.id in ephemeral_ids and user.id not in ephemeral_ids
+    assert user.id in user_ids and ephemeral.id not in user_ids
+    for call, field in (
+            (lambda: client.beta.directories.create(name="x", type="temporary"), "type"),
+            (lambda: list(client.beta.directories.list(type="temporary")), "type"),
+            (lambda: client.beta.directories.create(name="x", system_metadata=[1]),
+             "system_metadata")):
+        with pytest.raises(APIStatusError) as error:
+            call()
+        assert error.value.status_code == 422 and field in json.dumps(error.value.body)

@@ -1,7 +1,9 @@
-"""classify_v2_jobs: one-file classify jobs (``/api/v2/classify``)
+"""classify_v2_jobs (one-file classify jobs); directories.type, expires_at, system_metadata
 
-Each row is the client's view of a one-item classify batch: its input (a file or a parse
-job), the configuration as sent and the idempotency key.
+Each classify_v2_jobs row is the client's view of a one-item classify batch: its input (a
+file or a parse job), the configuration as sent and the idempotency key. A directory created
+with type="ephemeral" expires (expires_at) and the sweeper deletes it; until now every
+directory came back as "user" and system_metadata was dropped.
 
 Revision ID: 0009
 Revises: 0007
@@ -35,8 +37,21 @@ def upgrade() -> None:
     )
     op.create_index("ix_classify_v2_jobs_project_created", "classify_v2_jobs",
                     ["project_id", "created_at"])
+    with op.batch_alter_table("directories") as batch:
+        batch.add_column(sa.Column("type", sa.String(16), nullable=False,
+                                   server_default="user"))
+        batch.add_column(sa.Column("expires_at", sa.DateTime(timezone=True)))
+        batch.add_column(sa.Column("system_metadata", JSONType))
+    live = "expires_at IS NOT NULL AND deleted_at IS NULL"
+    op.create_index("ix_directories_expiring", "directories", ["expires_at"],
+                    postgresql_where=sa.text(live), sqlite_where=sa.text(live))
 
 
 def downgrade() -> None:
+    op.drop_index("ix_directories_expiring", "directories")
+    with op.batch_alter_table("directories") as batch:
+        batch.drop_column("system_metadata")
+        batch.drop_column("expires_at")
+        batch.drop_column("type")
     op.drop_index("ix_classify_v2_jobs_project_created", "classify_v2_jobs")
     op.drop_table("classify_v2_jobs")

@@ -7,6 +7,7 @@ import csv
 import json
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -165,6 +166,20 @@ def test_transaction_id_list_and_webhooks(stack, rules, articles, receiver) -> N
     assert not list(client.classify.list(created_at_on_or_after=later))
     assert {j.id for j in client.classify.list(created_at_on_or_before=later,
                                                job_ids=[original.id])} == {original.id}
+
+
+def test_transaction_id_under_concurrent_requests(stack, rules, articles) -> None:
+    """Requests racing with one key all get the one job that the first commit made."""
+    client = stack.sdk()
+    file = upload_text(client, "race.txt", articles[0]["text"])
+    key = f"race-{time.time_ns()}"
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        jobs = list(pool.map(lambda _: client.classify.create(
+            file_input=file.id, configuration={"rules": rules}, transaction_id=key), range(4)))
+    assert len({j.id for j in jobs}) == 1
+    mine = [j for j in client.classify.list(page_size=100) if j.transaction_id == key]
+    assert [j.id for j in mine] == [jobs[0].id]
+    assert client.classify.wait_for_completion(jobs[0].id, polling_interval=0.3).result
 
 
 def test_bad_input_names_the_field(stack, rules) -> None:

@@ -42,6 +42,8 @@ def owned(stack: Stack) -> dict[str, str]:
         "job_config": {"parameters": {}}, "item_ids": [dir_file]}))["id"]
     classifier = _ok(_call(stack, "POST", "/api/v1/classifier/jobs",
                            json={"file_ids": [file_id], "rules": RULES}))["id"]
+    one_file = _ok(_call(stack, "POST", "/api/v2/classify", json={
+        "file_input": file_id, "configuration": {"rules": RULES}}))["id"]
     deadline = time.time() + 120
     while _ok(_call(stack, "GET", f"{BETA}/batch-processing/{job}"))["job"]["completed_at"] \
             is None:
@@ -50,7 +52,7 @@ def owned(stack: Stack) -> dict[str, str]:
     items = _ok(_call(stack, "GET", f"{BETA}/batch-processing/{job}/items"))["items"]
     assert items[0]["status"] == "completed"
     return {"directory": directory, "dir_file": dir_file, "file": file_id, "job": job,
-            "parse_job": items[0]["job_id"], "classifier": classifier}
+            "parse_job": items[0]["job_id"], "classifier": classifier, "classify": one_file}
 
 
 def test_another_projects_rows_are_404(stack: Stack, owned: dict[str, str],
@@ -79,6 +81,7 @@ def test_another_projects_rows_are_404(stack: Stack, owned: dict[str, str],
         ("GET", f"/api/v2/parse/{owned['parse_job']}", None),
         ("GET", f"/api/v1/classifier/jobs/{owned['classifier']}", None),
         ("GET", f"/api/v1/classifier/jobs/{owned['classifier']}/results", None),
+        ("GET", f"/api/v2/classify/{owned['classify']}", None),
     ]
     for method, path, body in probes:
         response = _call(stack, method, path, other_key, json=body)
@@ -99,6 +102,7 @@ def test_another_projects_rows_are_not_listed_or_usable(stack: Stack, owned: dic
     listings = {
         f"{BETA}/batch-processing": owned["job"], f"{BETA}/directories": owned["directory"],
         f"{BETA}/files": owned["file"], "/api/v1/classifier/jobs": owned["classifier"],
+        "/api/v2/classify": owned["classify"],
     }
     for path, foreign in listings.items():
         response = _call(stack, "GET", path, other_key)
@@ -114,3 +118,11 @@ def test_another_projects_rows_are_not_listed_or_usable(stack: Stack, owned: dic
     classify = _call(stack, "POST", "/api/v1/classifier/jobs", other_key,
                      json={"file_ids": [owned["file"]], "rules": RULES})
     assert classify.status_code in (404, 422), classify.text
+    queried = _call(stack, "POST", f"{BETA}/files/query", other_key,
+                    json={"filter": {"file_ids": [owned["file"]]}})
+    assert queried.status_code == 200 and queried.json()["items"] == []
+    for source in ("file", "dir_file", "parse_job"):
+        one_file = _call(stack, "POST", "/api/v2/classify", other_key, json={
+            "file_input": owned[source], "configuration": {"rules": RULES}})
+        assert one_file.status_code == 422, (source, one_file.text)
+        assert one_file.json()["detail"][0]["loc"] == ["body", "file_input"]

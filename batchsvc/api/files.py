@@ -78,7 +78,7 @@ def content(file_id: str):
     query = load(s.FileContentQuery(), request.args.to_dict(), "query")
     with unit_of_work() as session:
         row = service.get_file(session, project_id(), file_id)
-        return dump(s.PresignedUrlSchema(), service.download_link(
+        return dump(s.PresignedUrlSchema(), service.presigned_url(
             request.host_url, row, query.get("expires_at_seconds") or 3600))
 
 

@@ -131,7 +131,7 @@ def directory_file_view(row: DirectoryFile, stored: StoredFile | None = None,
         "updated_at": row.updated_at, "deleted_at": row.deleted_at,
     }
     if base_url is not None and stored is not None and stored.deleted_at is None:
-        view["download_url"] = file_service.download_link(base_url, stored)
+        view["download_url"] = file_service.presigned_url(base_url, stored)
     return view
 
 

@@ -143,18 +143,8 @@ def file_view(row: StoredFile, base_url: str | None = None) -> dict[str, Any]:
         "file_size": row.size, "file_type": row.content_type, "purpose": row.purpose,
     }
     if base_url is not None:
-        view["download_url"] = download_link(base_url, row)
+        view["download_url"] = presigned_url(base_url, row)
     return view
-
-
-def download_link(base_url: str, row: StoredFile, ttl_seconds: int = 3600) -> dict[str, Any]:
-    """A link that downloads the file with no API key until it expires: the store's own
-    presigned URL when it has one, else one the API signs to its download route."""
-    url = storage_mod.get_storage().presigned_get(row.storage_key, ttl_seconds, row.name)
-    if url is None:
-        return presigned_url(base_url, row.id, ttl_seconds)
-    return {"url": url, "expires_at": datetime.fromtimestamp(int(time.time()) + ttl_seconds,
-                                                             UTC)}
 
 
 def _sign(file_id: str, expires: int) -> str:
@@ -163,11 +153,14 @@ def _sign(file_id: str, expires: int) -> str:
     return hmac.new(key, f"{file_id}:{expires}".encode(), hashlib.sha256).hexdigest()
 
 
-def presigned_url(base_url: str, file_id: str, ttl_seconds: int = 3600) -> dict[str, Any]:
+def presigned_url(base_url: str, row: StoredFile, ttl_seconds: int = 3600) -> dict[str, Any]:
+    """The object store's own presigned GET when it has one (the bytes bypass the API),
+    else a link to the API's download route signed with the server key."""
     expires = int(time.time()) + ttl_seconds
+    url = storage_mod.get_storage().presigned_get(row.storage_key, ttl_seconds, row.name)
     return {
-        "url": f"{base_url.rstrip('/')}/api/v1/beta/files/{file_id}/download"
-               f"?expires={expires}&signature={_sign(file_id, expires)}",
+        "url": url or f"{base_url.rstrip('/')}/api/v1/beta/files/{row.id}/download"
+                      f"?expires={expires}&signature={_sign(row.id, expires)}",
         "expires_at": datetime.fromtimestamp(expires, UTC),
     }
 

@@ -89,9 +89,11 @@ def resolve_input(session: Session, project_id: str, ident: str, loc: list[Any])
     item, job_type = found
     if job_type != "parse":
         raise Invalid(loc, f"{ident} is a {job_type} job, not a parse job")
-    if item.status not in PARSED or not item.result_id or not item.file_id:
+    if item.status not in PARSED or not item.result_id:
         raise Invalid(loc, f"parse job {ident} is {item.status}: classify it once it has "
                       "completed")
+    if not item.file_id:
+        raise Invalid(loc, f"parse job {ident} has no stored file to classify")
     return Source("parse_job_id", item.file_id, item.item_name, ident)
 
 

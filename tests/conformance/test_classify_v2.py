@@ -86,6 +86,12 @@ def test_run_classifies_files_by_rules(stack, rules, articles) -> None:
                                                                  job_type="classify")
     assert [r.job_id for r in lineage.processing_results] == [first.id]
     assert lineage.processing_results[0].output_metadata["type"] == first.result.type
+    # The same file and rules again: the dedup cache answers, with the same result.
+    again = client.classify.run(file_input=files[0].id, configuration={"rules": rules},
+                                polling_interval=0.3)
+    assert again.id != first.id and again.result == first.result
+    (item,) = client.beta.batch.job_items.list(again.id)
+    assert item.status == "skipped" and item.skip_reason == "already_processed"
 
 
 def test_parse_job_input_classifies_that_parse(stack, rules) -> None:
@@ -215,6 +221,15 @@ def test_bad_input_names_the_field(stack, rules) -> None:
     code, detail = status_code(lambda: client.classify.create(file_input=item.job_id,
                                                               configuration=good))
     assert code == 422 and "not a parse job" in detail and "file_input" in detail
+    # A parse job still at work (a 117-page PDF takes seconds) has no text to classify yet.
+    big = client.files.create(file=("big.pdf", read_bytes("GeoTopo-komprimiert.pdf")),
+                              purpose="parse")
+    parsing = client.beta.batch.create(job_config={"parameters": {"invalidate_cache": True}},
+                                       item_ids=[big.id])
+    running = next(iter(client.beta.batch.job_items.list(parsing.id)))
+    code, detail = status_code(lambda: client.classify.create(file_input=running.job_id,
+                                                              configuration=good))
+    assert code == 422 and "once it has completed" in detail and "file_input" in detail
     code, detail = status_code(lambda: client.classify.get("bjb-missing"))
     assert code == 404 and "detail" in detail
     for query, field in (({"status": "DONE"}, "status"), ({"page_size": 0}, "page_size"),

@@ -48,7 +48,7 @@ def create(session: Session, project_id: str, data: dict[str, Any]) -> ClassifyV
     configuration = data["configuration"]
     config: dict[str, Any] = {
         "rules": configuration["rules"], "mode": configuration.get("mode") or DEFAULT_MODE,
-        "parsing_configuration": _parsing(configuration.get("parsing_configuration")),
+        "parsing_configuration": engine_parsing(configuration.get("parsing_configuration")),
         "webhook_configurations": data.get("webhook_configurations"),
     }
     if source.parse_job_id:
@@ -65,7 +65,7 @@ def create(session: Session, project_id: str, data: dict[str, Any]) -> ClassifyV
     return row
 
 
-def _parsing(parsing: dict[str, Any] | None) -> dict[str, Any] | None:
+def engine_parsing(parsing: dict[str, Any] | None) -> dict[str, Any] | None:
     """The v2 parsing configuration as the classify engine takes it (0-based target_pages)."""
     if not parsing:
         return None

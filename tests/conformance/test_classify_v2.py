@@ -4,6 +4,8 @@ a real worker, in both modes, on the labeled BBC articles of ../shared/classify.
 from __future__ import annotations
 
 import csv
+import hashlib
+import hmac
 import json
 import time
 from collections.abc import Iterator
@@ -20,6 +22,7 @@ from tests.webhook_receiver import Receiver
 
 pytestmark = pytest.mark.conformance
 
+SECRET = f"whsec-{time.time_ns()}"
 LABELED = Path(__file__).resolve().parents[2].parent / "shared" / "classify"
 
 
@@ -145,7 +148,8 @@ def test_transaction_id_list_and_webhooks(stack, rules, articles, receiver) -> N
     original = client.classify.create(
         file_input=one.id, configuration={"rules": rules}, transaction_id=key,
         webhook_configurations=[{"webhook_url": receiver.url(path),
-                                 "webhook_output_format": "json"}])
+                                 "webhook_output_format": "json",
+                                 "webhook_signing_secret": SECRET}])
     again = client.classify.create(file_input=two.id, configuration={"rules": rules[:2]},
                                    transaction_id=key)
     assert again.id == original.id and again.file_input == one.id
@@ -161,6 +165,15 @@ def test_transaction_id_list_and_webhooks(stack, rules, articles, receiver) -> N
     assert [e["event_type"] for e in events] == [
         "classify.pending", "classify.running", "classify.success"]
     assert {e["data"]["job_id"] for e in events} == {original.id}
+    for delivery in receiver.at(path):
+        expected = hmac.new(SECRET.encode(), delivery.body, hashlib.sha256).hexdigest()
+        assert delivery.headers["lc-signature"] == f"sha256={expected}"
+    # The secret is kept encrypted: no answer about the job carries it.
+    seen = [client.classify.with_raw_response.get(original.id).text(),
+            client.beta.batch.job_items.with_raw_response.get_processing_results(
+                one.id).text(),
+            client.beta.batch.with_raw_response.get_status(original.id).text()]
+    assert not any(SECRET in text for text in seen)
 
     listed = list(client.classify.list(job_ids=[original.id, other.id], page_size=1))
     assert [j.id for j in listed] == [other.id, original.id]  # newest first, paged by 1

@@ -103,7 +103,14 @@ def test_query_filters_order_and_pages(stack) -> None:
 def test_bad_input_names_the_field(stack) -> None:
     client = stack.sdk()
     (file, *_) = upload(client, uuid.uuid4().hex[:8])
+    directory = client.beta.directories.create(name="bad-input")
+    listed = client.beta.directories.files.add(directory.id, file_id=file.id)
     calls = [
+        (lambda: list(client.beta.directories.files.list(directory.id, expand=["bytes"])),
+         "expand"),
+        (lambda: client.beta.directories.files.get(listed.id, directory_id=directory.id,
+                                                   expand=["bytes"]), "expand"),
+        (lambda: list(client.beta.directories.list(types=["temporary"])), "types"),
         (lambda: list(client.files.list(expand=["everything"])), "expand"),
         (lambda: list(client.files.list(order_by="size sideways")), "order_by"),
         (lambda: client.files.query(order_by="nonsense"), "order_by"),

@@ -55,9 +55,10 @@ def kill_worker(env: FaultEnv) -> dict[str, Any]:
 
 def kill_pool_child(env: FaultEnv) -> dict[str, Any]:
     """kill -9 of the pool child that is running an OCR item; its worker replaces it."""
-    worker = _busy_worker(env)
-    pid = _busy_pool_child(worker)
-    assert pid is not None
+    # Between two pages a child has no tesseract process: look again until one has.
+    worker, pid = wait_until(lambda: next(((w, p) for w in env.item_workers
+                                           if (p := _busy_pool_child(w))), None),
+                             60, "a pool child running OCR")
     os.kill(pid, signal.SIGKILL)
     return {"killed_pid": pid, "worker": worker.name}
 

@@ -37,6 +37,12 @@ def assert_one_record_each(env: HostsEnv, result: Outcome) -> None:
     assert records == result.total, (records, result)
 
 
+def test_without_iproute2_the_host_tests_say_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(NetnsUnavailable, match="iproute2"):
+        require_netns()
+
+
 class HostFaults:
     broker: str
 

@@ -47,13 +47,8 @@ FENCED = "was taken over while it ran; this result was discarded"
 @dataclass
 class HostsEnv(FaultEnv):
     net: Network = field(kw_only=True)
-    rabbit: PrivateRabbitMQ | None = field(default=None, kw_only=True)
     # item worker name -> the host it runs on
     placed: dict[str, Host] = field(default_factory=dict, kw_only=True)
-
-    @property
-    def broker(self) -> str:
-        return "rabbitmq" if self.rabbit is not None else "redis"
 
     def start_beat(self) -> Cli:
         beat = self.beat = Cli(self.stack.settings, "beat", wrap=self.net["api"].wrap)
@@ -83,20 +78,17 @@ def hosts_env(tmp: Path, broker: str = "redis") -> Iterator[HostsEnv]:
         db, api = net["db"], net["api"]
         pg = PrivatePostgres(db.address, 5432, db.wrap)
         cleanup.callback(pg.close)
-        redis = rabbit = None
-        if broker == "redis":
-            redis = PrivateRedis(db.address, 6379, db.wrap)
-            cleanup.callback(redis.close)
-        else:
-            rabbit = PrivateRabbitMQ(db.address, 5672, db.wrap)
-            cleanup.callback(rabbit.close)
-        settings = base_settings(tmp, database_url=pg.url,
-                                 broker_url=(redis or rabbit).url)  # type: ignore[union-attr]
+        queues: PrivateRedis | PrivateRabbitMQ = (
+            PrivateRedis(db.address, 6379, db.wrap) if broker == "redis"
+            else PrivateRabbitMQ(db.address, 5672, db.wrap))
+        cleanup.callback(queues.close)
+        settings = base_settings(tmp, database_url=pg.url, broker_url=queues.url)
         stack = cleanup.enter_context(running_stack(
             settings, workers=0, server_kw={"host": api.address, "port": 8000,
                                             "wrap": api.wrap}))
         stack.add_worker(queues=("control", "webhooks"), concurrency=2, wrap=api.wrap)
-        env = HostsEnv(pg, redis, stack, net=net, rabbit=rabbit)
+        redis = queues if isinstance(queues, PrivateRedis) else None
+        env = HostsEnv(pg, redis, stack, net=net)
         cleanup.callback(env.close)
         yield env
 
@@ -127,11 +119,9 @@ def _victim(env: HostsEnv) -> tuple[Worker, Host, list[Any]]:
 def cut_host(env: HostsEnv) -> dict[str, Any]:
     """Cut a busy worker's host off mid-item; keep it off until the other worker has
     finished the batch (past the lease); bring it back and let it try to write."""
-    victim, host, held = _victim(env)
+    victim, host, held, cut_at, began = _cut_mid_item(env)
     seqs, job_id = [row.seq for row in held], held[0].job_id
     settings = env.stack.settings
-    cut_at, began = utc_now(), time.monotonic()
-    host.cut()
     try:
         with suppress(TimeoutError):  # reported by the outcome: the job did not finish
             wait_finished(env.stack, job_id, FINISH_TIMEOUT)
@@ -141,29 +131,46 @@ def cut_host(env: HostsEnv) -> dict[str, Any]:
     finally:
         host.restore()
     down = time.monotonic() - began
-    tokens = [row.claim_token for row in held]
-    tried = wait_until(lambda: _tried(victim, tokens), RETURN_TIMEOUT,
-                       "the returning worker to end its items")
+    back = wait_until(lambda: _back(victim, held), RETURN_TIMEOUT,
+                      "the returning worker to end the items it held")
     return {"victim": victim.name, "host": host.name, "held": seqs,
             "attempts": {row.seq: row.attempts for row in held},
             "down_seconds": round(down, 1),
             "victim_recovery_seconds": recovery_seconds(env.stack, seqs, cut_at),
             "tried_seconds": round(time.monotonic() - began - down, 1),
-            "tried": tried, "before": before, "after": _snapshot(env, seqs)}
+            "back": back, "before": before, "after": _snapshot(env, seqs)}
 
 
-def _tried(worker: Worker, tokens: list[str]) -> dict[str, str] | None:
-    """How each of the held tasks ended on ``worker`` since it came back, once all have."""
-    lines = worker.log_path.read_text(errors="replace").splitlines()
-    ended: dict[str, str] = {}
-    for token in tokens:
-        mine = [line for line in lines if f"[{token}]" in line and
-                any(word in line for word in ("succeeded", "raised", "retry", "Retry",
-                                              "Terminating", "revoked", "lost"))]
-        if not mine:
-            return None
-        ended[token] = mine[-1][-300:]
-    return ended
+def _cut_mid_item(env: HostsEnv, tries: int = 3) -> tuple[Worker, Host, list[Any], Any, float]:
+    """Cut the busy worker's host; what it still held once the link was down (an item
+    that finished just before the cut was not cut off: then bring the host back, try again).
+    """
+    for _ in range(tries):
+        victim, host, _ = _victim(env)
+        cut_at, began = utc_now(), time.monotonic()
+        host.cut()
+        held = _held_by(env, victim)
+        if held:
+            return victim, host, held, cut_at, began
+        host.restore()
+    raise RuntimeError(f"no item was in flight on a cut-off host in {tries} tries")
+
+
+def _back(worker: Worker, held: list[Any]) -> dict[int, str] | None:
+    """How the returning worker ended each item it held, once it has ended them all:
+    ``refused`` (its write was fenced), ``terminated`` (Celery cancelled the task when it
+    found its broker connection gone), ``worker exited`` (with the worker's last error)."""
+    text = worker.log_path.read_text(errors="replace")
+    ended: dict[int, str] = {}
+    for row in held:
+        if f"item {row.seq}: claim {row.attempts} {FENCED}" in text:
+            ended[row.seq] = "refused"
+        elif f"[{row.claim_token}] cannot be acknowledged after a connection loss" in text:
+            ended[row.seq] = "terminated"
+        elif worker.proc.poll() is not None:
+            errors = [line for line in text.splitlines() if "Unrecoverable error" in line]
+            ended[row.seq] = f"worker exited: {(errors or ['?'])[-1][:200]}"
+    return ended if len(ended) == len(held) else None
 
 
 def kill_host(env: HostsEnv) -> dict[str, Any]:

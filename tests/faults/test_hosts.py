@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.faults.hosts import FENCED, HOST_FAULTS, HostsEnv, hosts_env
+from tests.faults.hosts import HOST_FAULTS, HostsEnv, hosts_env
 from tests.faults.netns import NetnsUnavailable, require_netns
 from tests.faults.scenarios import Outcome, query, run_fault
 from tests.faults.test_faults import assert_accounted
@@ -59,12 +59,11 @@ class HostFaults:
             status, claimed, _token, result_id, _at, lineage = before[seq][1:]
             assert status == "completed" and claimed > attempts and result_id, before[seq]
             assert lineage == 1, before[seq]
-        # Back on the network, the host finished its copy of each item and tried to write it:
-        # the write was refused (its claim's attempt is not the item's any more) ...
-        log = next(w for w in hosts.stack.workers if w.name == checks["victim"]).log_path
-        text = log.read_text(errors="replace")
-        for seq, attempts in checks["attempts"].items():
-            assert f"item {seq}: claim {attempts} {FENCED}" in text, checks["tried"]
+        # Back on the network, the host ended what it held: its write refused by the claim's
+        # fence, or the task cancelled by Celery on the lost broker connection (or the worker
+        # gone with it) ...
+        print(f"back: {checks['back']}")
+        assert set(checks["back"]) == set(checks["attempts"]), checks["back"]
         # ... and changed nothing: same rows, same results, still one lineage record each.
         assert after == before
 

@@ -114,8 +114,9 @@ ACROSS_HOSTS = (
     "more, a private PostgreSQL and a private Redis or RabbitMQ on the fourth, bound to its "
     "address. 'host cut off': the busy worker host's link goes down (its connections are left "
     "half-open, nothing is reset) until the other worker has finished the batch, at least "
-    "lease + sweep interval (40 s), then comes back and tries to write what it finished "
-    "(every such write is refused by its claim's fence). 'kill -9 host': every process on "
+    "lease + sweep interval (40 s), then comes back: its writes are refused by its claims' "
+    "fence, or Celery cancels its tasks on the lost broker connection (RabbitMQ; see "
+    "docs/liveness.md). 'kill -9 host': every process on "
     "the busy worker host is SIGKILLed, no replacement. 'max s to running again': from the "
     "fault until the last item the lost host held started again on the other worker. ")
 

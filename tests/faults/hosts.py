@@ -58,9 +58,9 @@ class HostsEnv(FaultEnv):
     def ensure_item_workers(self) -> list[Worker]:
         """One live item worker on each worker host (a crashed host's is started again)."""
         self.item_workers = [w for w in self.item_workers if w.proc.poll() is None]
-        busy = {self.placed[w.name].name for w in self.item_workers}
+        staffed = {self.placed[w.name].name for w in self.item_workers}
         for name in WORKER_HOSTS:
-            if name not in busy:
+            if name not in staffed:
                 worker = self.stack.add_worker(queues=ITEM_QUEUES, concurrency=2,
                                                wrap=self.net[name].wrap)
                 self.placed[worker.name] = self.net[name]

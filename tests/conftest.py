@@ -103,13 +103,15 @@ def pg_url() -> Iterator[str]:
 
 
 @contextmanager
-def running_stack(settings: Settings, *, workers: int = 1, **worker_kw: Any) -> Iterator[Stack]:
+def running_stack(settings: Settings, *, workers: int = 1,
+                  server_kw: dict[str, Any] | None = None, **worker_kw: Any) -> Iterator[Stack]:
     """Migrate, then start the API and workers as processes configured by environment, so
-    several stacks (embedded and cluster) can run side by side in one test session."""
+    several stacks (embedded and cluster) can run side by side in one test session.
+    ``server_kw`` goes to ServerProcess (its address, the host it runs on)."""
     with use_settings(settings):
         pass  # applies the migrations
     key = f"llx-test-{uuid.uuid4().hex}"
-    stack = Stack(settings, key, "", [], ServerProcess(settings, key))
+    stack = Stack(settings, key, "", [], ServerProcess(settings, key, **(server_kw or {})))
     assert stack.server is not None
     stack.url = stack.server.url
     try:

@@ -70,12 +70,14 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 
 class Worker:
-    """A real ``celery worker`` process consuming this test session's queues."""
+    """A real ``celery worker`` process consuming this test session's queues; ``wrap``
+    prefixes its command (``ip netns exec HOST``: a worker on another test host)."""
 
     def __init__(self, settings: Settings, *, queues: tuple[str, ...] = (
             "parse", "classify", "control", "webhooks"), concurrency: int = 2,
             beat: bool = False, extra_env: dict[str, str] | None = None,
-            pool: str = "prefork", via_cli: bool = False) -> None:
+            pool: str = "prefork", via_cli: bool = False, wrap: tuple[str, ...] = ()
+            ) -> None:
         self.settings, self.name = settings, f"w{uuid.uuid4().hex[:8]}@test"
         ns = settings.namespace
         common = ["-n", self.name, "--concurrency", str(concurrency), "--pool", pool,
@@ -94,7 +96,7 @@ class Worker:
         self.log_path = Path(settings.data_dir) / f"{self.name.split('@')[0]}.log"
         Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=self._log,
+        self.proc = subprocess.Popen([*wrap, *argv], cwd=ROOT, env=env, stdout=self._log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
         self._wait_ready()
 
@@ -132,13 +134,13 @@ class Worker:
 class Cli:
     """A ``batchsvc …`` process with the environment of ``settings``, logging to a file."""
 
-    def __init__(self, settings: Settings, *argv: str, env: dict[str, str] | None = None
-                 ) -> None:
+    def __init__(self, settings: Settings, *argv: str, env: dict[str, str] | None = None,
+                 wrap: tuple[str, ...] = ()) -> None:
         Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
         self.log_path = Path(settings.data_dir) / f"cli-{argv[0]}-{uuid.uuid4().hex[:6]}.log"
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "batchsvc.cli", *argv], cwd=ROOT, stdout=self._log,
+            [*wrap, sys.executable, "-m", "batchsvc.cli", *argv], cwd=ROOT, stdout=self._log,
             stderr=subprocess.STDOUT, env=settings_env(settings) | (env or {}),
             start_new_session=True)
 
@@ -171,24 +173,26 @@ def stop_group(proc: subprocess.Popen[bytes], timeout: float) -> None:
 
 
 class ServerProcess:
-    """The API under gunicorn (the production server), configured by environment."""
+    """The API under gunicorn (the production server), configured by environment; on
+    ``host`` when ``wrap`` runs it on another test host."""
 
     def __init__(self, settings: Settings, api_key: str, workers: int = 1,
-                 port: int | None = None) -> None:
+                 port: int | None = None, host: str = "127.0.0.1",
+                 wrap: tuple[str, ...] = ()) -> None:
         self.settings, self.api_key, self.workers = settings, api_key, workers
-        self.port = port or free_port()
+        self.port, self.host, self.wrap = port or free_port(), host, wrap
         env = settings_env(settings) | {"BATCHSVC_BOOTSTRAP_API_KEY": api_key}
         log_path = Path(settings.data_dir) / f"api-{self.port}.log"
         self._log = log_path.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "batchsvc.wsgi:app", "--bind",
-             f"127.0.0.1:{self.port}", "--workers", str(workers), "--threads", "8",
+            [*wrap, sys.executable, "-m", "gunicorn", "batchsvc.wsgi:app", "--bind",
+             f"{host}:{self.port}", "--workers", str(workers), "--threads", "8",
              "--worker-class", "gthread", "--timeout", "120"],
             cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
             start_new_session=True)
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"http://{host}:{self.port}"
         deadline = time.time() + 60
-        while not port_open(self.port):
+        while not port_open(self.port, host):
             if self.proc.poll() is not None or time.time() > deadline:
                 raise RuntimeError(f"API did not start: {log_path.read_text()[-3000:]}")
             time.sleep(0.2)
@@ -206,7 +210,8 @@ class ServerProcess:
 
     def restarted(self) -> ServerProcess:
         """A new server on the same address (clients keep their URL)."""
-        return ServerProcess(self.settings, self.api_key, self.workers, self.port)
+        return ServerProcess(self.settings, self.api_key, self.workers, self.port, self.host,
+                             self.wrap)
 
 
 class LiveServer:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -224,10 +224,14 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def run_fault(env: FaultEnv, fault: str) -> list[Outcome]:
-    """One batch, one fault mid-batch; the outcomes of every batch the fault touched."""
+def run_fault(env: FaultEnv, fault: str,
+              faults: Mapping[str, Callable[[Any], dict[str, Any]]] | None = None
+              ) -> list[Outcome]:
+    """One batch, one fault mid-batch; the outcomes of every batch the fault touched.
+    ``faults``: where ``fault`` is found (default: tests/faults/injections.FAULTS)."""
     from tests.faults.injections import FAULTS
 
+    faults = FAULTS if faults is None else faults
     env.ensure_item_workers()
     started = time.time()
     job_id = start_batch(env.stack)
@@ -235,7 +239,7 @@ def run_fault(env: FaultEnv, fault: str) -> list[Outcome]:
     held = [row.seq for row in query(env.stack, "select seq from job_items where job_id = :j "
                                      "and status = 'processing'", j=job_id)]
     fault_at = utc_now()
-    checks = FAULTS[fault](env)
+    checks = faults[fault](env)
     jobs = [job_id, *checks.get("created_jobs", [])]
     results = []
     for job in jobs:

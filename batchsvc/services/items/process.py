@@ -53,8 +53,8 @@ def process_item(seq: int, token: str | None = None) -> dict[str, Any]:
     started = time.perf_counter()
     with heartbeat.holding(seq, claim.attempt, hard_limit):
         status, fields = _outcome(claim, hard_limit)
-    if status != ItemStatus.COMPLETED:
-        store.finish(claim, status, **fields)
+    if status != ItemStatus.COMPLETED and not store.finish(claim, status, **fields):
+        _fenced(claim)
     observe_item(claim.job.job_type, claim.item_name, status, time.perf_counter() - started)
     return {"seq": seq, "status": str(status)}
 
@@ -99,6 +99,8 @@ def _outcome(claim: Claim, hard_limit: float) -> tuple[ItemStatus, dict[str, Any
                                    f"{type(exc).__name__}: {exc}"}
     result_id = store.store_result(claim, json.dumps(run.output, default=str).encode(),
                                    run.summary)
+    if result_id is None:
+        _fenced(claim)
     if result_id is not None and run.evidence is not None:
         refinement.keep_evidence(claim.job_id, result_id, run.evidence)
     return ItemStatus.COMPLETED, {}
@@ -110,3 +112,11 @@ def _run_engine(claim: Claim, data: bytes) -> EngineRun:
         # A classify job over a parse job reads that job's stored text (items/reuse.py).
         return run_classify(data, claim.item_name, config, parsed=reused_parse(config))
     return run_parse(data, claim.item_name, config)
+
+
+def _fenced(claim: Claim) -> None:
+    # A holder that was cut off or stopped past its lease comes back to find the item
+    # re-claimed: its write matched no row (docs/liveness.md, fencing). Operators see why a
+    # worker's work was dropped; nothing else changes.
+    log.warning("item %s: claim %s was taken over while it ran; this result was discarded",
+                claim.seq, claim.attempt)

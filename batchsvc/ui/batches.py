@@ -57,7 +57,8 @@ def batch(job_id: str) -> str:
         items=items["items"], args=items_query, item_statuses=s.ITEM_STATUSES,
         paging=pages(items_query["offset"], items_query["limit"], items["total_size"]),
         deliveries=deliveries["items"], deliveries_total=deliveries["total_size"],
-        terminal=view["status"] in JOB_TERMINAL)
+        # Ended as the events stream tells it: a cancelled job still counts its last items.
+        terminal=view["status"] in JOB_TERMINAL and view["completed_at"] is not None)
 
 
 @bp.get("/batches/<job_id>/events")

@@ -33,7 +33,7 @@ def _pages(output: dict[str, Any]) -> list[dict[str, Any]]:
             "html": Markup(_markdown.render(md.get("markdown") or "")),
             "markdown": md.get("markdown") or "",
             "text": by_part["text"][index]["text"],
-            "items": json.dumps(items.get("items", []), indent=1, ensure_ascii=False),
+            "items_json": json.dumps(items.get("items", []), indent=1, ensure_ascii=False),
             "item_count": len(items.get("items", [])),
             "size": (items.get("page_width"), items.get("page_height")),
             "metadata": {k: v for k, v in by_part["metadata"][index].items()

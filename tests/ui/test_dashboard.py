@@ -3,6 +3,7 @@ server with a real worker, in the embedded and the cluster mode."""
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 import re
@@ -13,7 +14,8 @@ import pytest
 import requests
 
 from batchsvc.services.auth import create_api_key
-from tests.harness import CORPUS
+from tests.harness import CORPUS, wait_for
+from tests.webhook_receiver import Receiver
 
 pytestmark = pytest.mark.conformance
 
@@ -236,3 +238,147 @@ def test_retry_the_failed_item(page: Any, stack: Any, shots: Path) -> None:
     row = page.locator("#item-table tbody tr")
     assert "scan-broken.pdf" in row.inner_text() and row.locator(".reason").inner_text()
     shoot(page, shots, f"{stack.settings.namespace}batch-retried")
+
+
+def test_webhook_deliveries_and_redeliver(page: Any, stack: Any) -> None:
+    receiver = Receiver()
+    try:
+        client = stack.sdk()
+        directory_id = api_directory(stack, "hooked", [
+            ("minimal-document.pdf", (CORPUS / "minimal-document.pdf").read_bytes())])
+        job = client.beta.batch.create(directory_id=directory_id, job_config={
+            "webhook_url": receiver.url("/ui-hook"), "parameters": {"max_pages": 1}})
+        wait_for(lambda: len(receiver.at("/ui-hook")) >= 3, message="three events delivered")
+        sign_in(page, stack.key)
+        page.goto(f"/ui/batches/{job.id}#webhooks")
+        rows = page.locator("#webhooks tbody tr")
+        wait_for(lambda: page.reload() and rows.count() == 3 and all(
+            "delivered" in t for t in rows.all_inner_texts()), message="deliveries listed")
+        first = rows.nth(0).inner_text()
+        assert "parse.pending" in first and receiver.url("/ui-hook") in first
+        rows.nth(0).locator("button", has_text="Redeliver").click()
+        page.wait_for_url(re.compile(rf"/ui/batches/{job.id}#webhooks$"))
+        assert rows.count() == 4 and "parse.pending" in rows.nth(3).inner_text()
+        wait_for(lambda: len(receiver.at("/ui-hook")) == 4, message="the redelivery")
+        again = receiver.at("/ui-hook")
+        pending = [r for r in again if r.payload()["event_type"] == "parse.pending"]
+        assert len(pending) == 2 and pending[0].headers["webhook-id"] == \
+            pending[1].headers["webhook-id"]
+    finally:
+        receiver.stop()
+
+
+DROP_FILES = """(files) => {
+  const transfer = new DataTransfer();
+  for (const f of files) {
+    const bytes = Uint8Array.from(atob(f.data), (c) => c.charCodeAt(0));
+    transfer.items.add(new File([bytes], f.name, {type: f.type}));
+  }
+  return transfer;
+}"""
+
+
+def drop(page: Any, names: list[str]) -> None:
+    """Drop corpus files on the drop zone, as a user dragging them from a file manager."""
+    files = [{"name": name, "type": "application/octet-stream",
+              "data": base64.b64encode((CORPUS / name).read_bytes()).decode()}
+             for name in names]
+    transfer = page.evaluate_handle(DROP_FILES, files)
+    page.dispatch_event("#drop-zone", "drop", {"dataTransfer": transfer})
+
+
+def test_upload_parse_and_read_a_result(page: Any, stack: Any, shots: Path) -> None:
+    sign_in(page, stack.key)
+    page.click("nav >> text=Directories")
+    page.fill("#new-directory input[name=name]", "dropped")
+    page.click("#new-directory button")
+    page.wait_for_url(re.compile(r"/ui/directories/[0-9a-f-]+$"))
+    directory_id = page.url.rsplit("/", 1)[1]
+    drop(page, ["pdflatex-4-pages.pdf", "word_sample.docx"])
+    page.wait_for_function(
+        "document.querySelectorAll('#upload-list li[data-state=done]').length === 2")
+    assert page.locator("#upload-list progress").evaluate_all(
+        "bars => bars.map(b => b.value)") == [100, 100]
+    shoot(page, shots, f"{stack.settings.namespace}directory-uploaded")
+    page.reload()
+    assert sorted(page.locator("#files tbody td[data-label=Name]").all_inner_texts()) == [
+        "pdflatex-4-pages.pdf", "word_sample.docx"]
+    page.goto("/ui/directories")
+    assert "dropped" in page.inner_text("#directories")
+    shoot(page, shots, f"{stack.settings.namespace}directories")
+
+    start_parse(page, directory_id, max_pages="2")
+    wait_ended(page, "completed")
+    page.click("#item-table >> text=pdflatex-4-pages.pdf")
+    page.wait_for_url(re.compile(r"/items/[0-9a-f-]+$"))
+    pages = page.locator("section.page")
+    assert pages.count() == 2  # max_pages
+    first = pages.nth(0)
+    assert first.locator(".markdown p").count() > 0 and first.locator(".markdown").inner_text()
+    image = first.locator("img")
+    image.scroll_into_view_if_needed()
+    page.wait_for_function("(img) => img.complete && img.naturalWidth > 0",
+                           arg=image.element_handle())
+    first.locator("summary", has_text="Text").click()
+    assert first.locator("pre").first.inner_text().strip()
+    first.locator("summary", has_text="Items and tables").click()
+    assert '"type"' in first.locator("pre").nth(1).inner_text()
+    shoot(page, shots, f"{stack.settings.namespace}item")
+
+    page.go_back()
+    page.click("#item-table >> text=word_sample.docx")
+    assert page.locator("section.page .markdown").first.inner_text().strip()
+    assert page.locator("section.page img").count() == 0  # nothing to draw for a docx
+
+    # The same batch page on a phone: everything fits the width.
+    phone = page.context.browser.new_context(viewport={"width": 390, "height": 844},
+                                             base_url=stack.url, is_mobile=True)
+    try:
+        small = phone.new_page()
+        sign_in(small, stack.key)
+        small.goto(f"/ui/batches/{page.url.split('/')[-3]}")
+        assert small.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        shoot(small, shots, f"{stack.settings.namespace}batch-phone")
+    finally:
+        phone.close()
+
+
+def test_classify_batch_from_typed_rules(page: Any, stack: Any, shots: Path) -> None:
+    directory_id = api_directory(stack, "to-classify", [
+        (name, (CORPUS / name).read_bytes())
+        for name in ("markitdown_REPAIR-2022-INV-001_multipage.pdf", "pdflatex-4-pages.pdf")])
+    sign_in(page, stack.key)
+    page.goto(f"/ui/directories/{directory_id}")
+    page.fill("#rules", "invoice: A bill from a supplier listing amounts due and a total\n"
+                        "paper: A scientific article with sections, equations and references")
+    page.click("#classify-form button")
+    page.wait_for_url(re.compile(r"/ui/batches/bjb-[0-9a-f-]+$"))
+    wait_ended(page, "completed")
+    page.click("#item-table >> text=markitdown_REPAIR-2022-INV-001_multipage.pdf")
+    assert page.inner_text("#class-type") == "invoice"
+    assert 0 < float(page.inner_text("#class-confidence")) <= 1
+    assert page.inner_text("#class-reasoning").strip()
+    shoot(page, shots, f"{stack.settings.namespace}item-classified")
+
+
+def test_rules_that_do_not_parse_name_the_line(page: Any, stack: Any) -> None:
+    directory_id = api_directory(stack, "bad-rules", [])
+    sign_in(page, stack.key)
+    page.goto(f"/ui/directories/{directory_id}")
+    page.fill("#rules", "invoice: A bill\njust some words")
+    with page.expect_response(lambda r: r.request.method == "POST") as answer:
+        page.click("#classify-form button")
+    assert answer.value.status == 422
+    assert "body.rules.2" in page.inner_text("[role=alert]")
+
+
+def test_markup_in_a_document_stays_text(page: Any, stack: Any) -> None:
+    planted = b'# Notes\n\n<img id="planted" src="x" onerror="window.pwned = 1"> and <b>bold</b>\n'
+    directory_id = api_directory(stack, "markup", [("notes.md", planted)])
+    sign_in(page, stack.key)
+    start_parse(page, directory_id)
+    wait_ended(page, "completed")
+    page.click("#item-table >> text=notes.md")
+    assert page.locator("#planted").count() == 0 and page.locator(".markdown b").count() == 0
+    assert page.evaluate("window.pwned === undefined")
+    assert "onerror" in page.inner_text(".markdown")

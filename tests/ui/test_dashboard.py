@@ -227,6 +227,7 @@ def test_retry_the_failed_item(page: Any, stack: Any, shots: Path) -> None:
     assert counts(page)["failed"] == 1
     broken = page.locator("#item-table tr", has_text="scan-broken.pdf")
     assert "failed" in broken.inner_text() and broken.locator(".reason").inner_text()
+    shoot(page, shots, f"{stack.settings.namespace}batch-with-a-failure")
     page.click("#retry-form button")
     page.wait_for_url(re.compile(r"/ui/batches/bjb-[0-9a-f-]+$"))
     retry_id = page.url.rsplit("/", 1)[1]

@@ -13,12 +13,15 @@ from markupsafe import Markup
 from batchsvc.engines.parse import render_v2
 from batchsvc.services import results as service
 from batchsvc.ui.blueprint import bp, project_id
+from batchsvc.ui.forms import pages, query
 from batchsvc.uow import unit_of_work
+from schemas.common import OffsetQuery
 
 # Documents are untrusted: raw HTML in their markdown is shown as text, never as markup
 # (markdown-it also refuses javascript: and data: links).
 _markdown = MarkdownIt("commonmark", {"html": False}).enable("table")
 EXPANDS = ["markdown", "text", "items", "metadata"]
+PAGES_PER_VIEW = 10
 
 
 def _pages(output: dict[str, Any]) -> list[dict[str, Any]]:
@@ -56,9 +59,14 @@ def item(job_id: str, item_id: str) -> str:
         found = service.item_result(db, project_id(), job_id, item_id)
     output = found["output"] or {}
     is_parse = found["job"]["job_type"] == "parse"
+    # A long document is shown a few pages at a time: each page is markdown plus an image.
+    offset = query(OffsetQuery(), limit=PAGES_PER_VIEW)["offset"]
+    every = output.get("pages") or [] if is_parse else []
+    shown = {**output, "pages": every[offset:offset + PAGES_PER_VIEW]}
     return render_template(
         "item.html", found=found, job=found["job"], item=found["item"],
-        pages=_pages(output) if is_parse and output.get("pages") else [],
+        pages=_pages(shown) if shown["pages"] else [],
+        paging=pages(offset, PAGES_PER_VIEW, len(every)),
         job_metadata=output.get("job_metadata") if is_parse else None,
         classification=None if is_parse else _classification(found),
         pretty=json.dumps(output, indent=1, ensure_ascii=False)[:200_000] if output else "")

@@ -14,10 +14,11 @@ import pytest
 import requests
 
 from batchsvc.services.auth import create_api_key
+from tests.conformance.sdk_flow import wait_job
 from tests.harness import CORPUS, wait_for
 from tests.webhook_receiver import Receiver
 
-pytestmark = pytest.mark.conformance
+pytestmark = pytest.mark.ui
 
 
 @pytest.fixture(params=["embedded", "cluster"], scope="module")
@@ -36,6 +37,12 @@ def page(browser: Any, stack: Any) -> Any:
 
 def shoot(page: Any, shots: Path, name: str) -> None:
     page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+
+
+def follow(page: Any, target: Any) -> None:
+    """Click a link or button and wait for the page it loads (a click returns before that)."""
+    with page.expect_navigation():
+        (page.locator(target) if isinstance(target, str) else target).click()
 
 
 def stack_url(page: Any) -> str:
@@ -57,7 +64,7 @@ def test_wrong_key_is_refused_and_nothing_shows(page: Any, stack: Any, shots: Pa
     page.goto("/ui/batches")
     page.wait_for_url(re.compile(r"/ui/login"))
     page.fill("#api_key", "llx-not-a-real-key")
-    page.click("button[type=submit]")
+    follow(page, "button[type=submit]")
     alert = page.locator("#signin-error")
     assert "not valid" in alert.inner_text()
     shoot(page, shots, f"{stack.settings.namespace}login-refused")
@@ -76,10 +83,10 @@ def test_sign_in_list_and_sign_out(page: Any, stack: Any, shots: Path) -> None:
     assert "parse" in row.inner_text()
     shoot(page, shots, f"{stack.settings.namespace}batches")
     page.select_option("select[name=job_type]", "classify")
-    page.click("form.filters button")
+    follow(page, "form.filters button")
     assert page.locator(f'tr[data-job-id="{job.id}"]').count() == 0
     page.select_option("select[name=job_type]", "parse")
-    page.click("form.filters button")
+    follow(page, "form.filters button")
     assert page.locator(f'tr[data-job-id="{job.id}"]').count() == 1
 
     # A form posted without the session's CSRF token is refused, and changes nothing.
@@ -87,7 +94,7 @@ def test_sign_in_list_and_sign_out(page: Any, stack: Any, shots: Path) -> None:
     assert refused.status == 400 and "csrf_token" in refused.text()
     assert client.beta.batch.get_status(job.id).job.error_message != "cancelled: forged"
 
-    page.click("text=Sign out")
+    follow(page, "text=Sign out")
     page.wait_for_url(re.compile(r"/ui/login$"))
     assert page.goto("/ui/batches").url.endswith("/ui/login?next=/ui/batches")
 
@@ -142,8 +149,9 @@ def start_parse(page: Any, directory_id: str, **options: str | bool) -> str:
             form.locator(f"input[name={name}]").check()
         else:
             form.locator(f"input[name={name}]").fill(str(value))
-    form.locator("button[type=submit]").click()
+    follow(page, form.locator("button[type=submit]"))
     page.wait_for_url(re.compile(r"/ui/batches/bjb-[0-9a-f-]+$"))
+    page.wait_for_load_state()  # the page's script has run (and opened its stream)
     return page.url.rsplit("/", 1)[1]
 
 
@@ -172,10 +180,15 @@ def test_batch_page_follows_progress_live(page: Any, stack: Any, shots: Path) ->
     page.on("request", lambda r: streams.append(r.url) if r.url.endswith("/events") else None)
     job_id = start_parse(page, directory_id, max_pages="2")
     shoot(page, shots, f"{stack.settings.namespace}batch-running")
+    # The tab goes to the background (its stream is let go) and comes back (a new one).
+    for hidden in ("true", "false"):
+        page.evaluate(f"""() => {{
+            Object.defineProperty(document, "hidden", {{configurable: true, get: () => {hidden}}});
+            document.dispatchEvent(new Event("visibilitychange")); }}""")
     wait_ended(page, "completed")
     seen = page.evaluate("JSON.parse(sessionStorage.getItem('seen') || '[]')")
     assert "completed" in seen, seen  # set by the stream's events before the reload
-    assert streams == [f"{stack.url}/ui/batches/{job_id}/events"]
+    assert streams == [f"{stack.url}/ui/batches/{job_id}/events"] * 2
     assert counts(page) == {"total": 2, "processed": 2, "failed": 0, "skipped": 0,
                             "cancelled": 0}
     assert page.inner_text("#job-progress-label") == "100 %"
@@ -192,7 +205,7 @@ def test_batch_page_follows_progress_live(page: Any, stack: Any, shots: Path) ->
     assert all(e["status"] == "completed" and e["result"]["pages"] for e in exported)
 
     page.select_option("#items select[name=status]", "failed")
-    page.click("#items button")
+    follow(page, "#items button")
     assert page.locator("#item-table").count() == 0 and "No items" in page.inner_text("#items")
 
 
@@ -203,8 +216,11 @@ def test_cancel_a_running_batch(page: Any, stack: Any, shots: Path) -> None:
                                                       for n in range(40)])
     sign_in(page, stack.key)
     job_id = start_parse(page, directory_id, invalidate_cache=True)
-    page.fill("#cancel-form input[name=reason]", "changed my mind")
-    page.click("#cancel-form button")
+    # From the keyboard: the reason field, then Enter submits the form.
+    page.focus("#cancel-form input[name=reason]")
+    page.keyboard.type("changed my mind")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
     page.wait_for_url(re.compile(rf"/ui/batches/{job_id}$"))
     assert page.inner_text("#job-status") == "cancelled"
     wait_ended(page, "cancelled")
@@ -228,7 +244,7 @@ def test_retry_the_failed_item(page: Any, stack: Any, shots: Path) -> None:
     broken = page.locator("#item-table tr", has_text="scan-broken.pdf")
     assert "failed" in broken.inner_text() and broken.locator(".reason").inner_text()
     shoot(page, shots, f"{stack.settings.namespace}batch-with-a-failure")
-    page.click("#retry-form button")
+    follow(page, "#retry-form button")
     page.wait_for_url(re.compile(r"/ui/batches/bjb-[0-9a-f-]+$"))
     retry_id = page.url.rsplit("/", 1)[1]
     assert retry_id != job_id
@@ -249,22 +265,28 @@ def test_webhook_deliveries_and_redeliver(page: Any, stack: Any) -> None:
             ("minimal-document.pdf", (CORPUS / "minimal-document.pdf").read_bytes())])
         job = client.beta.batch.create(directory_id=directory_id, job_config={
             "webhook_url": receiver.url("/ui-hook"), "parameters": {"max_pages": 1}})
-        wait_for(lambda: len(receiver.at("/ui-hook")) >= 3, message="three events delivered")
+
+        def pending_events() -> list[Any]:
+            return [r for r in receiver.at("/ui-hook")
+                    if r.payload()["event_type"] == "parse.pending"]
+
+        wait_for(pending_events, message="the pending event delivered")
+        wait_job(client, job.id)
         sign_in(page, stack.key)
         page.goto(f"/ui/batches/{job.id}#webhooks")
         rows = page.locator("#webhooks tbody tr")
-        wait_for(lambda: page.reload() and rows.count() == 3 and all(
-            "delivered" in t for t in rows.all_inner_texts()), message="deliveries listed")
-        first = rows.nth(0).inner_text()
-        assert "parse.pending" in first and receiver.url("/ui-hook") in first
-        rows.nth(0).locator("button", has_text="Redeliver").click()
+        first = rows.nth(0)
+        assert "parse.pending" in first.inner_text()
+        assert receiver.url("/ui-hook") in first.inner_text()
+        assert "delivered" in first.inner_text() and "200" in first.inner_text()
+        before = rows.count()
+        follow(page, first.locator("button", has_text="Redeliver"))
         page.wait_for_url(re.compile(rf"/ui/batches/{job.id}#webhooks$"))
-        assert rows.count() == 4 and "parse.pending" in rows.nth(3).inner_text()
-        wait_for(lambda: len(receiver.at("/ui-hook")) == 4, message="the redelivery")
-        again = receiver.at("/ui-hook")
-        pending = [r for r in again if r.payload()["event_type"] == "parse.pending"]
-        assert len(pending) == 2 and pending[0].headers["webhook-id"] == \
-            pending[1].headers["webhook-id"]
+        assert rows.count() == before + 1
+        assert "parse.pending" in rows.nth(before).inner_text()
+        wait_for(lambda: len(pending_events()) == 2, message="the redelivery")
+        once, again = pending_events()
+        assert once.headers["webhook-id"] == again.headers["webhook-id"]
     finally:
         receiver.stop()
 
@@ -290,9 +312,9 @@ def drop(page: Any, names: list[str]) -> None:
 
 def test_upload_parse_and_read_a_result(page: Any, stack: Any, shots: Path) -> None:
     sign_in(page, stack.key)
-    page.click("nav >> text=Directories")
+    follow(page, "nav >> text=Directories")
     page.fill("#new-directory input[name=name]", "dropped")
-    page.click("#new-directory button")
+    follow(page, "#new-directory button")
     page.wait_for_url(re.compile(r"/ui/directories/[0-9a-f-]+$"))
     directory_id = page.url.rsplit("/", 1)[1]
     drop(page, ["pdflatex-4-pages.pdf", "word_sample.docx"])
@@ -310,7 +332,7 @@ def test_upload_parse_and_read_a_result(page: Any, stack: Any, shots: Path) -> N
 
     start_parse(page, directory_id, max_pages="2")
     wait_ended(page, "completed")
-    page.click("#item-table >> text=pdflatex-4-pages.pdf")
+    follow(page, "#item-table >> text=pdflatex-4-pages.pdf")
     page.wait_for_url(re.compile(r"/items/[0-9a-f-]+$"))
     pages = page.locator("section.page")
     assert pages.count() == 2  # max_pages
@@ -327,7 +349,7 @@ def test_upload_parse_and_read_a_result(page: Any, stack: Any, shots: Path) -> N
     shoot(page, shots, f"{stack.settings.namespace}item")
 
     page.go_back()
-    page.click("#item-table >> text=word_sample.docx")
+    follow(page, "#item-table >> text=word_sample.docx")
     assert page.locator("section.page .markdown").first.inner_text().strip()
     assert page.locator("section.page img").count() == 0  # nothing to draw for a docx
 
@@ -352,10 +374,10 @@ def test_classify_batch_from_typed_rules(page: Any, stack: Any, shots: Path) -> 
     page.goto(f"/ui/directories/{directory_id}")
     page.fill("#rules", "invoice: A bill from a supplier listing amounts due and a total\n"
                         "paper: A scientific article with sections, equations and references")
-    page.click("#classify-form button")
+    follow(page, "#classify-form button")
     page.wait_for_url(re.compile(r"/ui/batches/bjb-[0-9a-f-]+$"))
     wait_ended(page, "completed")
-    page.click("#item-table >> text=markitdown_REPAIR-2022-INV-001_multipage.pdf")
+    follow(page, "#item-table >> text=markitdown_REPAIR-2022-INV-001_multipage.pdf")
     assert page.inner_text("#class-type") == "invoice"
     assert 0 < float(page.inner_text("#class-confidence")) <= 1
     assert page.inner_text("#class-reasoning").strip()
@@ -379,7 +401,22 @@ def test_markup_in_a_document_stays_text(page: Any, stack: Any) -> None:
     sign_in(page, stack.key)
     start_parse(page, directory_id)
     wait_ended(page, "completed")
-    page.click("#item-table >> text=notes.md")
+    follow(page, "#item-table >> text=notes.md")
     assert page.locator("#planted").count() == 0 and page.locator(".markdown b").count() == 0
     assert page.evaluate("window.pwned === undefined")
     assert "onerror" in page.inner_text(".markdown")
+
+
+def test_a_long_result_is_shown_ten_pages_at_a_time(page: Any, stack: Any) -> None:
+    directory_id = api_directory(stack, "long", [
+        ("GeoTopo-komprimiert.pdf", (CORPUS / "GeoTopo-komprimiert.pdf").read_bytes())])
+    sign_in(page, stack.key)
+    start_parse(page, directory_id, target_pages="0-11")
+    wait_ended(page, "completed")
+    follow(page, "#item-table >> text=GeoTopo-komprimiert.pdf")
+    headings = page.locator("section.page > h2")
+    assert headings.all_inner_texts() == [f"Page {n}" for n in range(1, 11)]
+    assert "1–10 of 12" in page.inner_text(".pager")
+    follow(page, page.locator(".pager a[rel=next]").first)
+    assert headings.all_inner_texts() == ["Page 11", "Page 12"]
+    assert page.locator("section.page img").count() == 2

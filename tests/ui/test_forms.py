@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,11 +43,13 @@ def ui(db: Settings) -> Signed:
     from batchsvc.app import create_app
 
     client = create_app().test_client()
-    key = new_key()
+    # A project of its own: the Postgres database is shared by the session's tests.
+    key = new_key(f"forms-{uuid.uuid4().hex[:8]}")
     token = _csrf(client.get("/ui/login").get_data(as_text=True))
     assert client.post("/ui/login", data={"api_key": key, "csrf_token": token}
                        ).status_code == 303
-    signed = Signed(client, _csrf(client.get("/ui/batches").get_data(as_text=True)), {})
+    signed = Signed(client, _csrf(client.get("/ui/batches").get_data(as_text=True)),
+                    {"key": key})
     made = signed.post("/ui/directories", {"name": "forms"})
     signed.ids["directory_id"] = made.headers["Location"].rsplit("/", 1)[1]
     up = signed.post(f"/ui/directories/{signed.ids['directory_id']}/files", {
@@ -180,3 +183,32 @@ def test_every_route_answers_garbage_below_500(ui: Signed) -> None:
     assert len(routes) >= 15
     for method, path in routes:
         _fuzz(ui, method, path)
+
+
+def test_batches_and_items_are_paged(ui: Signed) -> None:
+    directory = ui.ids["directory_id"]
+    many = ui.post(f"/ui/directories/{directory}/files", {"upload_file": [
+        (io.BytesIO(f"file {n}".encode()), f"f{n:02}.txt") for n in range(29)]},
+        headers={"Accept": "application/json"})
+    ids = [ui.ids["item_id"]] + [row["id"] for row in many.get_json()["items"]]
+    assert len(ids) == 30
+    key_header = {"Authorization": f"Bearer {ui.ids['key']}"}
+    job = ui.client.post("/api/v1/beta/batch-processing", headers=key_header, json={
+        "item_ids": ids, "job_config": {"parameters": {}}}).get_json()["id"]
+    for _ in range(25):
+        ui.client.post("/api/v1/beta/batch-processing", headers=key_header, json={
+            "item_ids": ids[:1], "job_config": {"parameters": {}}})
+
+    def rows(path: str) -> list[str]:
+        page = ui.get(path).get_data(as_text=True)
+        return re.findall(r'<tr data-(?:job|item)-id="([^"]+)"', page)
+
+    first, second = rows("/ui/batches"), rows("/ui/batches?offset=25")
+    assert len(first) == 25 and len(second) == 3 and not set(first) & set(second)
+    assert 'href="/ui/batches?offset=25"' in ui.get("/ui/batches").get_data(as_text=True)
+    items = rows(f"/ui/batches/{job}") + rows(f"/ui/batches/{job}?offset=25")
+    assert items == ids
+    assert rows(f"/ui/batches/{job}?status=pending&offset=20") == ids[20:30]
+    assert rows(f"/ui/batches/{job}?status=completed") == []
+    assert 'href="/ui/batches/' + job + '?status=pending&amp;offset=25#items"' in \
+        ui.get(f"/ui/batches/{job}?status=pending").get_data(as_text=True)

@@ -11,7 +11,7 @@ function when(iso) {
 }
 
 function followBatch(summary) {
-  const source = new EventSource(summary.dataset.events);
+  let source = null;
   const set = (id, text) => { const el = document.getElementById(id); if (el) el.textContent = text; };
   const show = (body) => {
     const job = body.job, pct = body.progress_percentage;
@@ -25,13 +25,22 @@ function followBatch(summary) {
     set("count-cancelled", job.cancelled_items);
     set("job-started", when(job.started_at)); set("job-completed", when(job.completed_at));
   };
-  source.addEventListener("progress", (e) => show(JSON.parse(e.data)));
-  source.addEventListener("end", (e) => {
-    show(JSON.parse(e.data));
-    source.close();
-    // The item table, the actions and the reasons are rendered by the server: refresh once.
-    window.location.reload();
+  const open = () => {
+    source = new EventSource(summary.dataset.events);
+    source.addEventListener("progress", (e) => show(JSON.parse(e.data)));
+    source.addEventListener("end", (e) => {
+      show(JSON.parse(e.data));
+      source.close();
+      // The item table, the actions and the reasons are rendered by the server: refresh once.
+      window.location.reload();
+    });
+  };
+  // Each open stream holds a server thread: a tab in the background lets go of its stream.
+  document.addEventListener("visibilitychange", () => {
+    if (document.hidden && source) { source.close(); source = null; }
+    else if (!document.hidden && !source) open();
   });
+  if (!document.hidden) open();
 }
 
 function uploadOne(url, file, list) {

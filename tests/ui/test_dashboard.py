@@ -7,6 +7,7 @@ import base64
 import json
 import random
 import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -203,6 +204,11 @@ def test_batch_page_follows_progress_live(page: Any, stack: Any, shots: Path) ->
     exported = [json.loads(line) for line in lines]
     assert sorted(e["item_name"] for e in exported) == sorted(n for n, _ in files)
     assert all(e["status"] == "completed" and e["result"]["pages"] for e in exported)
+    with page.expect_download() as download:
+        page.click("text=zip")
+    with zipfile.ZipFile(download.value.path()) as archive:
+        assert sorted(archive.namelist()) == sorted(
+            [f"{n}.md" for n, _ in files] + ["manifest.jsonl"])
 
     page.select_option("#items select[name=status]", "failed")
     follow(page, "#items button")
@@ -346,6 +352,8 @@ def test_upload_parse_and_read_a_result(page: Any, stack: Any, shots: Path) -> N
     assert first.locator("pre").first.inner_text().strip()
     first.locator("summary", has_text="Items and tables").click()
     assert '"type"' in first.locator("pre").nth(1).inner_text()
+    page.click("summary >> text=Document metadata")
+    assert "pdf" in page.locator("details tr", has_text="detected_type").inner_text()
     shoot(page, shots, f"{stack.settings.namespace}item")
 
     page.go_back()

@@ -36,7 +36,26 @@ def page(browser: Any, stack: Any) -> Any:
     context.close()
 
 
+# What a screen reader and a keyboard need of every page: its language, one main heading,
+# a label for every control, a text for every image.
+UNLABELLED = """() => {
+  const problems = [];
+  if (!document.documentElement.lang) problems.push("no lang");
+  if (document.querySelectorAll("h1").length !== 1) problems.push("not one h1");
+  for (const el of document.querySelectorAll("input, select, textarea, progress")) {
+    if (el.type === "hidden") continue;
+    if (!(el.labels && el.labels.length) && !el.getAttribute("aria-label"))
+      problems.push("unlabelled " + el.outerHTML.slice(0, 80));
+  }
+  for (const img of document.querySelectorAll("img"))
+    if (!img.alt) problems.push("no alt " + img.outerHTML.slice(0, 80));
+  return problems;
+}"""
+
+
 def shoot(page: Any, shots: Path, name: str) -> None:
+    """A screenshot of the page, after checking it is usable without seeing or a mouse."""
+    assert page.evaluate(UNLABELLED) == [], name
     page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
 
 
@@ -250,6 +269,10 @@ def test_retry_the_failed_item(page: Any, stack: Any, shots: Path) -> None:
     broken = page.locator("#item-table tr", has_text="scan-broken.pdf")
     assert "failed" in broken.inner_text() and broken.locator(".reason").inner_text()
     shoot(page, shots, f"{stack.settings.namespace}batch-with-a-failure")
+    follow(page, broken.locator("a"))
+    assert "corrupt" in page.inner_text("#item-error")
+    shoot(page, shots, f"{stack.settings.namespace}item-failed")
+    page.go_back()
     follow(page, "#retry-form button")
     page.wait_for_url(re.compile(r"/ui/batches/bjb-[0-9a-f-]+$"))
     retry_id = page.url.rsplit("/", 1)[1]

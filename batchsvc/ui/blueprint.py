@@ -94,6 +94,23 @@ def wants_json() -> bool:
     return request.accept_mimetypes.best == "application/json"
 
 
+# Pages load only their own script, styles, images and streams (a document's markdown can
+# name remote images: they are not fetched), and no other site may frame them.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action "
+                               "'self'; base-uri 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+@bp.after_request
+def _secure(response: Response) -> Response:
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
 def _error_page(status: int, detail: Any) -> tuple[Any, int]:
     if wants_json():
         return jsonify({"detail": detail}), status

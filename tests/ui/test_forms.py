@@ -106,6 +106,17 @@ def test_bad_values_name_their_field(ui: Signed) -> None:
         assert any(named in e for e in errors), (named, errors)
 
 
+def test_pages_forbid_framing_and_foreign_content(ui: Signed) -> None:
+    for path in ("/ui/login", "/ui/batches", f"/ui/batches/{ui.ids['job_id']}", "/ui/nope"):
+        headers = ui.get(path).headers
+        if path == "/ui/nope":  # not a dashboard route: the API's JSON 404
+            assert "Content-Security-Policy" not in headers
+            continue
+        assert "default-src 'self'" in headers["Content-Security-Policy"]
+        assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+        assert headers["X-Frame-Options"] == "DENY"
+
+
 def test_the_upload_script_gets_json(ui: Signed) -> None:
     response = ui.post(f"/ui/directories/{ui.ids['directory_id']}/files",
                        headers={"Accept": "application/json"})

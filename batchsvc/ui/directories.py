@@ -10,6 +10,7 @@ from werkzeug.wrappers import Response
 from batchsvc.errors import Invalid
 from batchsvc.services import batches as batch_service
 from batchsvc.services import directories as service
+from batchsvc.services.files import upload_name
 from batchsvc.ui.blueprint import bp, project_id, wants_json
 from batchsvc.ui.forms import PAGE, load, query
 from batchsvc.uow import unit_of_work
@@ -21,13 +22,6 @@ PARSE_FLAGS = ("output_tables_as_HTML", "disable_ocr", "hide_headers", "hide_foo
                "invalidate_cache")
 PARSE_TEXTS = ("target_pages", "page_separator")
 MODES = ("FAST", "MULTIMODAL")
-
-
-def upload_name(filename: str | None) -> str:
-    """The client's name without path parts or control characters (as the API keeps it)."""
-    name = (filename or "upload").replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(ch for ch in name if ch.isprintable()).strip() or "upload"
-    return name[:1024]
 
 
 @bp.get("/directories")

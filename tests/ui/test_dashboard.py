@@ -348,7 +348,7 @@ def test_upload_parse_and_read_a_result(page: Any, stack: Any, shots: Path) -> N
     directory_id = page.url.rsplit("/", 1)[1]
     drop(page, ["pdflatex-4-pages.pdf", "word_sample.docx"])
     page.wait_for_function(
-        "document.querySelectorAll('#upload-list li[data-state=done]').length === 2")
+        "() => document.querySelectorAll('#upload-list li[data-state=done]').length === 2")
     assert page.locator("#upload-list progress").evaluate_all(
         "bars => bars.map(b => b.value)") == [100, 100]
     shoot(page, shots, f"{stack.settings.namespace}directory-uploaded")

@@ -15,6 +15,10 @@ $(STAMP): setup.cfg setup.py pyproject.toml
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	    tesseract-ocr tesseract-ocr-eng >/dev/null) || \
 	  echo "warning: tesseract-ocr could not be installed; scanned pages will fail"; }
+	@test -x /usr/bin/chromium || { echo "installing chromium (Debian) for the dashboard's browser tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    chromium >/dev/null) || \
+	  echo "warning: chromium could not be installed; tests/ui will fail"; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev,bench]'

@@ -20,7 +20,7 @@ from batchsvc.storage import StorageError
 from schemas.common import validation_detail
 
 log = logging.getLogger("batchsvc.api")
-UPLOAD_ENDPOINTS = {"directories.upload", "files.create"}
+UPLOAD_ENDPOINTS = {"directories.upload", "files.create", "ui.upload"}
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -62,6 +62,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     for blueprint in (*keyed, files.download_bp, health.bp, docs.bp, metrics.bp):
         app.register_blueprint(blueprint)
     request_log.init_app(app)
+    from batchsvc import ui
+
+    ui.init_app(app)
     keyed_names = {bp.name for bp in keyed}
     limiter = limiter_for(settings)
 

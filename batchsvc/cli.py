@@ -92,6 +92,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not _schema_ready("serve"):
         return 2
     host, port = args.host or settings.host, args.port or settings.port
+    print(f"dashboard: http://{host}:{port}/ui/", flush=True)
     os.execv(sys.executable, serve_argv(host, port, args.workers))
     return 0
 
@@ -131,6 +132,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         subprocess.Popen(serve_argv(host, port, 1)),
     ]
     print(f"batchsvc is serving http://{host}:{port}", flush=True)
+    print(f"dashboard: http://{host}:{port}/ui/ (sign in with the API key)", flush=True)
     print(f"API key: {key}", flush=True)
     print(f"data: {settings.data_path} ({'embedded' if settings.embedded else 'cluster'})",
           flush=True)

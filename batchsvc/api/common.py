@@ -9,6 +9,7 @@ from marshmallow import Schema, ValidationError
 
 from batchsvc.api.edge import decode_json
 from batchsvc.errors import Invalid
+from batchsvc.services.files import upload_name  # noqa: F401 - the upload views' helper
 from schemas.common import validation_detail
 
 
@@ -45,13 +46,6 @@ def query_args(schema: Schema) -> dict[str, Any]:
 
 def dump(schema: Schema, data: Any) -> Any:
     return schema.dump(data)
-
-
-def upload_name(filename: str | None) -> str:
-    """Keep the client's name for display, without path parts or control characters."""
-    name = (filename or "upload").replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(ch for ch in name if ch.isprintable()).strip() or "upload"
-    return name[:1024]
 
 
 def links_base(query: dict[str, Any]) -> str | None:

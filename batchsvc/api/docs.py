@@ -24,7 +24,9 @@ from schemas.common import ErrorSchema, ProjectQuery
 log = logging.getLogger("batchsvc.api.docs")
 bp = Blueprint("docs", __name__)
 OPENAPI_VERSION = "3.0.3"
-UNDOCUMENTED = {"static"}
+UNDOCUMENTED = {"static", "root"}
+# The dashboard's pages are HTML for people behind a session cookie, not the API.
+UNDOCUMENTED_BLUEPRINTS = ("ui.",)
 NDJSON, ZIP, SSE = "application/x-ndjson", "application/zip", "text/event-stream"
 
 
@@ -230,7 +232,7 @@ def build_spec(app: Flask) -> dict[str, Any]:
             "application/json": {"schema": "Error"}}})
     paths: dict[str, dict[str, Any]] = {}
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
-        if rule.endpoint in UNDOCUMENTED:
+        if rule.endpoint in UNDOCUMENTED or rule.endpoint.startswith(UNDOCUMENTED_BLUEPRINTS):
             continue
         op = OPERATIONS.get(rule.endpoint)
         if op is None:

@@ -42,7 +42,12 @@ def create_api_key(session: Session, project_name: str, key: str | None = None) 
 
 def authenticate(session: Session, key: str) -> str | None:
     """Return the key's project id, or None."""
-    digest = hash_key(key)
+    return project_for_digest(session, hash_key(key))
+
+
+def project_for_digest(session: Session, digest: str) -> str | None:
+    """The project of the live key with this hash, or None: the dashboard's session keeps
+    only the hash, and re-checks it on every request so a revoked key signs it out."""
     row = session.execute(
         sa.select(ApiKey.key_hash, ApiKey.project_id).where(
             ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None)
@@ -53,3 +58,8 @@ def authenticate(session: Session, key: str) -> str | None:
     if row is None or not hmac.compare_digest(row.key_hash, digest):
         return None
     return row.project_id
+
+
+def project_name(session: Session, project_id: str) -> str | None:
+    project = session.get(Project, project_id)
+    return project.name if project else None

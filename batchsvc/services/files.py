@@ -31,6 +31,13 @@ def file_type(head: bytes, name: str) -> str:
     return _EXTENSIONS.get(kind, kind)
 
 
+def upload_name(filename: str | None) -> str:
+    """Keep the client's name for display, without path parts or control characters."""
+    name = (filename or "upload").replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if ch.isprintable()).strip() or "upload"
+    return name[:1024]
+
+
 class _Sniffer:
     """Wrap an upload stream to remember its first bytes while it is copied to storage."""
 

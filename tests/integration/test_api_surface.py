@@ -125,6 +125,11 @@ def test_embedded_run_serves_a_batch(tmp_path) -> None:
 
         key = wait_for(printed_key, timeout=90, message="the API key line")
         wait_for(lambda: _up(port), timeout=60, message="the API")
+        log.seek(0)
+        dashboard = re.search(r"dashboard: (\S+)", log.read())
+        assert dashboard and dashboard.group(1) == f"http://127.0.0.1:{port}/ui/"
+        signin = requests.get(dashboard.group(1), timeout=10)
+        assert signin.url.endswith("/ui/login?next=/ui/") and "API key" in signin.text
         from llama_cloud import LlamaCloud
 
         client = LlamaCloud(api_key=key, base_url=f"http://127.0.0.1:{port}")

@@ -175,6 +175,18 @@ def sweep(lost_types: Callable[[], tuple[str, ...]]) -> dict[str, Any]:
             sa.or_(WebhookDelivery.next_attempt_at.is_(None),
                    WebhookDelivery.next_attempt_at < now - timedelta(seconds=30)),
             WebhookDelivery.created_at < now - timedelta(seconds=30))))
+        # A parked delivery waits for a pending sibling to wake it; parked ones with no pending
+        # sibling left lost their wake-up (a crash between commit and publish): due again,
+        # and their claims put them back in order.
+        sibling = sa.orm.aliased(WebhookDelivery)
+        due += list(session.scalars(sa.update(WebhookDelivery).where(
+            WebhookDelivery.status == DeliveryStatus.WAITING,
+            WebhookDelivery.created_at < now - timedelta(seconds=30),
+            ~sa.exists().where(sibling.job_id == WebhookDelivery.job_id,
+                               sibling.config_index == WebhookDelivery.config_index,
+                               sibling.status == DeliveryStatus.PENDING))
+            .values(status=DeliveryStatus.PENDING, next_attempt_at=None)
+            .returning(WebhookDelivery.id).execution_options(synchronize_session=False)))
         for delivery_id in due:
             uow.send(DELIVER_WEBHOOK, delivery_id)
         expired = directories.expire_directories(session, now)

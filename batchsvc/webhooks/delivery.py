@@ -69,6 +69,17 @@ def _siblings(job_id: str, config_index: int) -> sa.ColumnElement[bool]:
 def _claim(session: Session, delivery_id: str, settings: Settings) -> _Prepared | Result:
     now = utcnow()
     lease = now + timedelta(seconds=settings.webhook_timeout_seconds + 30)
+    found = session.execute(sa.select(WebhookDelivery.job_id, WebhookDelivery.config_index)
+                            .where(WebhookDelivery.id == delivery_id)).first()
+    if found is None:
+        return Result("missing")
+    # The configuration's rows are locked before this one is read or parked, in the order
+    # _record locks them: an earlier event finishing at this moment either committed first
+    # (and is seen finished below) or waits until this row is parked (and wakes it). Reading
+    # the siblings without the lock lost wake-ups: a later event parked itself as waiting on
+    # an earlier one that had just finished, and nothing woke it.
+    session.execute(sa.select(WebhookDelivery.id).where(_siblings(*found))
+                    .order_by(WebhookDelivery.id).with_for_update())
     claimed = session.execute(
         sa.update(WebhookDelivery)
         .where(WebhookDelivery.id == delivery_id, WebhookDelivery.status == DeliveryStatus.PENDING,

@@ -20,7 +20,7 @@ from batchsvc.storage import StorageError
 from schemas.common import validation_detail
 
 log = logging.getLogger("batchsvc.api")
-UPLOAD_ENDPOINTS = {"directories.upload", "files.create"}
+UPLOAD_ENDPOINTS = {"directories.upload", "files.create", "parse.upload"}
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -49,15 +49,17 @@ def create_app(settings: Settings | None = None) -> Flask:
         files,
         health,
         metrics,
+        parse,
         request_log,
         results,
         webhooks,
     )
 
     keyed: tuple[Blueprint, ...] = (batches.bp, directories.bp, files.bp, results.bp,
-                                    classifier.bp, webhooks.bp, exports.bp, events.bp)
+                                    classifier.bp, webhooks.bp, exports.bp, events.bp, parse.bp)
     # The API docs, /metrics, health and signed downloads need no key.
-    for blueprint in (*keyed, files.download_bp, health.bp, docs.bp, metrics.bp):
+    for blueprint in (*keyed, files.download_bp, results.links_bp, health.bp, docs.bp,
+                      metrics.bp):
         app.register_blueprint(blueprint)
     request_log.init_app(app)
     keyed_names = {bp.name for bp in keyed}

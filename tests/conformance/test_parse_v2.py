@@ -1,0 +1,132 @@
+"""One-file parse (``client.parsing``) through the official llama-cloud SDK, in both modes."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from llama_cloud import APIStatusError
+
+from batchsvc.engines.parse import parse_document
+from batchsvc.services.parse_options import to_parameters
+from tests.conformance.sdk_flow import read_bytes, upload_directory, wait_job
+from tests.harness import CORPUS
+
+pytestmark = pytest.mark.conformance
+DOC = "pdflatex-4-pages.pdf"
+CONTENT = ["text_content_metadata", "markdown_content_metadata", "items_content_metadata",
+           "metadata_content_metadata", "xlsx_content_metadata"]
+
+
+@pytest.fixture(params=["embedded", "cluster"])
+def stack(request: pytest.FixtureRequest):
+    return request.getfixturevalue(f"{request.param}_stack")
+
+
+def _engine_texts(name: str, request: dict) -> list[str]:
+    """The engine's own answer for the same file and options, without the service."""
+    params, _ = to_parameters({"tier": "fast", **request})
+    return [p.text for p in parse_document(read_bytes(name), name, params).pages]
+
+
+def test_parse_upload_end_to_end(stack) -> None:
+    client = stack.sdk()
+    options = {"page_ranges": {"target_pages": "1,3"},
+               "output_options": {"granular_bboxes": ["word"],
+                                  "markdown": {"tables": {"output_tables_as_markdown": False}}},
+               "crop_box": {"top": 0.1},
+               "processing_options": {"ignore": {"ignore_diagonal_text": True}}}
+    with open(CORPUS / DOC, "rb") as fh:
+        result = client.parsing.parse(
+            tier="fast", version="latest", upload_file=(DOC, fh), polling_interval=0.3,
+            expand=["text", "markdown", "items", "metadata", "job_metadata", "markdown_full",
+                    "text_full", *CONTENT], **options)
+    assert result.job.status == "COMPLETED" and result.job.tier == "fast"
+    assert result.job.name == DOC
+    assert [p.page_number for p in result.text.pages] == [1, 3]
+    assert [p.text for p in result.text.pages] == _engine_texts(DOC, options)
+    assert [p.page_number for p in result.items.pages] == [1, 3]
+    assert result.markdown_full.count("---") >= 1 and result.text_full
+    skipped = {o["option"] for o in result.job_metadata["options_not_applied"]}
+    assert {"crop_box", "output_options.granular_bboxes"} <= skipped
+    assert "page_ranges.target_pages" not in skipped
+    files = result.result_content_metadata
+    assert set(files) == {"text", "markdown", "items", "metadata", "xlsx"}
+    assert files["xlsx"].exists is False and files["xlsx"].presigned_url is None
+    # The links open without the API key and serve exactly what the sizes say.
+    markdown = httpx.get(files["markdown"].presigned_url, timeout=30)
+    assert markdown.status_code == 200 and markdown.text == result.markdown_full
+    assert len(markdown.content) == files["markdown"].size_bytes
+    items = httpx.get(files["items"].presigned_url, timeout=30).json()
+    assert [p["page_number"] for p in items["pages"]] == [1, 3]
+    tampered = files["text"].presigned_url.replace("/content/text", "/content/markdown")
+    assert httpx.get(tampered, timeout=30).status_code == 403
+
+
+def test_file_id_tiers_list_and_batch_items(stack) -> None:
+    client = stack.sdk()
+    started = datetime.now(UTC) - timedelta(seconds=1)
+    with open(CORPUS / "minimal-document.pdf", "rb") as fh:
+        stored = client.files.create(file=("minimal-document.pdf", fh), purpose="parse")
+    job = client.parsing.create(tier="agentic", version="latest", file_id=stored.id,
+                                user_metadata={"team": "ops"},
+                                agentic_options={"custom_prompt": "keep tables"})
+    assert job.status in ("PENDING", "RUNNING") and job.tier == "agentic"
+    done = client.parsing.wait_for_completion(job.id, polling_interval=0.3, timeout=120)
+    assert done.status == "COMPLETED"
+    got = client.parsing.get(job.id, expand=["job_metadata", "text"])
+    assert got.job.user_metadata == {"team": "ops"} and got.job.tier == "agentic"
+    # No provider at the shipped defaults: the fast engine ran, and the result says so.
+    assert got.job_metadata["tier"]["used"] == "fast"
+    assert "no LLM provider" in got.job_metadata["tier"]["reason"]
+    assert got.text.pages[0].text == _engine_texts("minimal-document.pdf", {})[0]
+
+    # The same file and options again: the dedup cache answers, through the same get.
+    again = client.parsing.create(tier="agentic", version="latest", file_id=stored.id,
+                                  user_metadata={"team": "ops"},
+                                  agentic_options={"custom_prompt": "keep tables"})
+    client.parsing.wait_for_completion(again.id, polling_interval=0.3, timeout=120)
+    assert client.parsing.get(again.id, expand=["text"]).text == got.text
+
+    directory, uploaded = upload_directory(client, "v2-list", ["multi_page.pdf"])
+    batch = client.beta.batch.create(job_config={"parameters": {"max_pages": 1}},
+                                     item_ids=[uploaded[0].id])
+    wait_job(client, batch.id)
+    (item,) = client.beta.batch.job_items.list(batch.id)
+    listed = list(client.parsing.list(page_size=1, created_at_on_or_after=started))
+    ids = [j.id for j in listed]
+    assert {job.id, again.id, item.job_id} <= set(ids) and len(ids) == len(set(ids))
+    assert ids.index(item.job_id) < ids.index(job.id)  # newest first
+    completed = {j.id for j in client.parsing.list(status="COMPLETED", job_ids=ids)}
+    assert completed == set(ids)
+    assert not list(client.parsing.list(status="FAILED", created_at_on_or_after=started))
+    future = datetime.now(UTC) + timedelta(hours=1)
+    assert not list(client.parsing.list(created_at_on_or_after=future))
+    assert client.parsing.get(item.job_id, expand=["text"]).text.pages
+
+
+def test_failed_document_and_bad_input(stack) -> None:
+    client = stack.sdk()
+    broken = client.files.create(file=("broken.pdf", b"%PDF-1.4 not really"), purpose="parse")
+    job = client.parsing.create(tier="fast", version="latest", file_id=broken.id)
+    deadline = time.time() + 120
+    while (status := client.parsing.get(job.id).job).status not in ("COMPLETED", "FAILED"):
+        assert time.time() < deadline
+        time.sleep(0.3)
+    assert status.status == "FAILED" and status.error_message
+    cases = [
+        ({"tier": "fast", "version": "latest"}, "file_id"),
+        ({"tier": "quick", "version": "latest", "file_id": broken.id}, "tier"),
+        ({"tier": "fast", "version": "latest", "file_id": "nope"}, "file_id"),
+        ({"tier": "fast", "version": "latest", "file_id": broken.id,
+          "page_ranges": {"target_pages": "0-2"}}, "target_pages"),
+    ]
+    for kwargs, field in cases:
+        with pytest.raises(APIStatusError) as bad:
+            client.parsing.create(**kwargs)
+        assert bad.value.status_code == 422 and field in str(bad.value.body), kwargs
+    with pytest.raises(APIStatusError) as missing:
+        client.parsing.get("00000000-0000-0000-0000-000000000000")
+    assert missing.value.status_code == 404

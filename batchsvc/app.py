@@ -20,7 +20,7 @@ from batchsvc.storage import StorageError
 from schemas.common import validation_detail
 
 log = logging.getLogger("batchsvc.api")
-UPLOAD_ENDPOINTS = {"directories.upload", "files.create", "parse.upload"}
+UPLOAD_ENDPOINTS = {"directories.upload", "files.create", "parse.upload", "parsing_v1.upload"}
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -50,13 +50,15 @@ def create_app(settings: Settings | None = None) -> Flask:
         health,
         metrics,
         parse,
+        parsing_v1,
         request_log,
         results,
         webhooks,
     )
 
     keyed: tuple[Blueprint, ...] = (batches.bp, directories.bp, files.bp, results.bp,
-                                    classifier.bp, webhooks.bp, exports.bp, events.bp, parse.bp)
+                                    classifier.bp, webhooks.bp, exports.bp, events.bp, parse.bp,
+                                    parsing_v1.bp)
     # The API docs, /metrics, health and signed downloads need no key.
     for blueprint in (*keyed, files.download_bp, results.links_bp, health.bp, docs.bp,
                       metrics.bp):

@@ -65,6 +65,10 @@ class _ParseUploadForm(Schema):
         "description": "JSON: tier, version and the options of POST /api/v2/parse"})
 
 
+class _V1UploadForm(Schema):
+    max_pages = mfields.Integer(metadata={"description": "and any LlamaParse parameter"})
+
+
 OPERATIONS: dict[str, Op] = {
     "batches.create": Op("Create a batch job over a directory or a list of directory files",
                          BATCH, body=b.BatchCreateSchema, response=b.BatchJobSchema,
@@ -139,6 +143,13 @@ OPERATIONS: dict[str, Op] = {
                        errors=(413,)),
     "parse.list_jobs": Op("Parse jobs, one-file and batch items alike", RESULTS,
                           query="schemas.parse_v2:ParseListQuery", response=ANY_OBJECT),
+    "parsing_v1.upload": Op("llama-parse client: upload one file, options as form fields",
+                            RESULTS, form=_V1UploadForm, file_field="file",
+                            response=ANY_OBJECT, errors=(413,)),
+    "parsing_v1.job": Op("llama-parse client: a job's status (PENDING, SUCCESS, ERROR, "
+                         "CANCELED)", RESULTS, response=ANY_OBJECT),
+    "parsing_v1.result": Op("llama-parse client: the markdown, text or json result",
+                            RESULTS, response=ANY_OBJECT),
     "classifier.create_classifier_job": Op("Classify files by rules", RESULTS,
                                         body=c.ClassifierJobCreateSchema,
                                         response=c.ClassifyJobSchema),

@@ -56,6 +56,12 @@ def create_parse(session: Session, project_id: str, data: dict[str, Any], where:
                      "client_name": data.get("client_name"),
                      "options_not_applied": not_applied},
     }
+    return create_one(session, project_id, stored, config, where)
+
+
+def create_one(session: Session, project_id: str, stored: StoredFile, config: dict[str, Any],
+               where: str = "body") -> tuple[JobItem, BatchJob]:
+    """The one-item parse job of ``config`` over ``stored``; (item, job)."""
     validate_targets(config, [where])
     job = new_job(session, project_id, "parse", config,
                   items=[(stored.id, stored.id, stored.name)])
@@ -90,8 +96,11 @@ def find_item(session: Session, project_id: str, parse_job_id: str) -> tuple[Job
 def job_view(item: JobItem, job: BatchJob) -> dict[str, Any]:
     """The SDK's parse ``Job``: a v2 job's tier and tags; a batch item's parse mode tier."""
     v2 = (job.job_config or {}).get("parse_v2") or {}
+    status = PARSE_STATUS[ItemStatus(item.status)]
+    if item.status == ItemStatus.SKIPPED and item.result_id is None:
+        status = "FAILED"  # skipped for its size: no result will come
     return {"id": item.result_job_id, "project_id": item.project_id,
-            "status": PARSE_STATUS[ItemStatus(item.status)], "name": item.item_name,
+            "status": status, "name": item.item_name,
             "error_message": item.error_message, "tier": v2.get("tier") or "fast",
             "user_metadata": v2.get("user_metadata"), "created_at": job.created_at,
             "updated_at": item.updated_at}

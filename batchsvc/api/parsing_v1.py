@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, request
+from flask import Blueprint, Response, request
 from marshmallow import fields
 
 from batchsvc.api.common import load, project_id, upload_name
@@ -56,11 +56,12 @@ def _typed(field: fields.Field | None, value: Any) -> Any:
 def upload():
     params = form_parameters(request.form.to_dict())
     part = request.files.get("file")
-    if part is None:
-        raise Invalid(["body", "file"], "a multipart file part named file is required")
+    if part is None and not params.get("input_url"):
+        raise Invalid(["body", "file"], "a multipart file part named file (or an input_url) "
+                      "is required")
     with unit_of_work() as session:
-        stored = parse_jobs.store_upload(session, project_id(), upload_name(part.filename),
-                                         part.stream)
+        stored = None if part is None else parse_jobs.store_upload(
+            session, project_id(), upload_name(part.filename), part.stream)
         item, _ = service.create_v1(session, project_id(), stored, params)
         return service.status_view(item)
 
@@ -75,3 +76,10 @@ def job(job_id: str):
 def result(job_id: str, result_type: str):
     with unit_of_work() as session:
         return service.job_result(session, project_id(), job_id, result_type)
+
+
+@bp.get("/job/<job_id>/result/image/<name>")
+def image(job_id: str, name: str) -> Response:
+    with unit_of_work() as session:
+        data, mime = parse_jobs.image_file(session, job_id, name, project_id())
+    return Response(data, mimetype=mime, headers={"Content-Length": str(len(data))})

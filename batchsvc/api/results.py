@@ -17,6 +17,7 @@ bp = Blueprint("results", __name__)
 # The signed link is the credential, so these routes are outside key auth.
 links_bp = Blueprint("result_links", __name__)
 CONTENT = "/api/v2/parse/{}/content/{}"
+IMAGE = "/api/v2/parse/{}/images/{}"
 
 
 @bp.get("/api/v2/parse/<job_id>")
@@ -39,8 +40,15 @@ def parse_result(job_id: str):
     def content_url(kind: str) -> str:
         return links.signed_url(base, CONTENT, [job_id, kind])
 
-    return render_v2(stored or {}, _iso(view), expand, image_filenames=names or None,
-                     content_url=content_url)
+    images = service.image_records(stored)
+
+    def image_url(name: str) -> str | None:
+        if name not in images:
+            return None
+        return service.image_url(images[name], links.signed_url(base, IMAGE, [job_id, name]))
+
+    return render_v2(stored or {}, _iso(view), expand, image_url=image_url,
+                     image_filenames=names or None, content_url=content_url)
 
 
 @links_bp.get("/api/v2/parse/<job_id>/content/<kind>")
@@ -51,6 +59,16 @@ def parse_content(job_id: str, kind: str) -> Response:
     with unit_of_work() as session:
         data = service.result_file(session, job_id, kind)
     mime = "text/plain" if kind in ("text", "markdown") else "application/json"
+    return Response(data, mimetype=mime, headers={"Content-Length": str(len(data))})
+
+
+@links_bp.get("/api/v2/parse/<job_id>/images/<name>")
+def parse_image(job_id: str, name: str) -> Response:
+    if not links.check([job_id, name], request.args.get("expires"),
+                       request.args.get("signature")):
+        abort(403, description="the download link is invalid or has expired")
+    with unit_of_work() as session:
+        data, mime = service.image_file(session, job_id, name)
     return Response(data, mimetype=mime, headers={"Content-Length": str(len(data))})
 
 

@@ -15,13 +15,15 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from batchsvc.errors import Invalid, NotFound
-from batchsvc.models import BatchJob, JobItem, ProcessingResult, StoredFile
+from batchsvc.models import BatchJob, JobItem, ProcessingResult, StoredFile, new_id
 from batchsvc.services import files as file_service
 from batchsvc.services.batches import new_job
 from batchsvc.services.paging import decode_token, encode_token
 from batchsvc.services.parse_options import to_parameters
 from batchsvc.states import ItemStatus
 from batchsvc.storage import get_storage
+from batchsvc.webhooks.fetch import name_of
+from batchsvc.webhooks.safety import Refused
 from batchsvc.webhooks.validation import validate_targets
 
 PARSE_STATUS: dict[str, str] = {
@@ -32,6 +34,7 @@ ITEM_STATUSES: dict[str, list[str]] = {}
 for _item, _v2 in PARSE_STATUS.items():
     ITEM_STATUSES.setdefault(_v2, []).append(str(_item))
 DEFAULT_PAGE_SIZE = 100
+IMAGE_LINK_TTL_SECONDS = 3600
 
 
 def create_parse(session: Session, project_id: str, data: dict[str, Any], where: str = "body",
@@ -46,7 +49,10 @@ def create_parse(session: Session, project_id: str, data: dict[str, Any], where:
     except ValueError as exc:
         dotted = str(exc).split(":", 1)[0]
         raise Invalid([where, *dotted.split(".")], str(exc)) from None
-    stored = upload or _input_file(session, project_id, data, where)
+    if data.get("source_url"):
+        params["input_url"] = data["source_url"]
+    stored = upload or (None if data.get("source_url") else _input_file(
+        session, project_id, data, where))
     config: dict[str, Any] = {
         "job_name": "parse_raw_file_job", "parameters": params,
         "webhook_configurations": data.get("webhook_configurations"),
@@ -59,20 +65,28 @@ def create_parse(session: Session, project_id: str, data: dict[str, Any], where:
     return create_one(session, project_id, stored, config, where)
 
 
-def create_one(session: Session, project_id: str, stored: StoredFile, config: dict[str, Any],
-               where: str = "body") -> tuple[JobItem, BatchJob]:
-    """The one-item parse job of ``config`` over ``stored``; (item, job)."""
+def create_one(session: Session, project_id: str, stored: StoredFile | None,
+               config: dict[str, Any], where: str = "body") -> tuple[JobItem, BatchJob]:
+    """The one-item parse job of ``config`` over ``stored``, or over the document at its
+    ``input_url`` (fetched by the worker); (item, job)."""
     validate_targets(config, [where])
-    job = new_job(session, project_id, "parse", config,
-                  items=[(stored.id, stored.id, stored.name)])
+    if stored is not None:
+        entry: tuple[str, str | None, str] = (stored.id, stored.id, stored.name)
+    else:
+        url = config["parameters"]["input_url"]
+        field = "source_url" if "parse_v2" in config else "input_url"
+        try:
+            name = name_of(url)
+        except Refused as exc:
+            raise Invalid([where, field], f"{field} {exc}") from None
+        entry = (new_id("url-"), None, name)
+    job = new_job(session, project_id, "parse", config, items=[entry])
     item = session.scalars(sa.select(JobItem).where(JobItem.job_id == job.id)).one()
     return item, job
 
 
 def _input_file(session: Session, project_id: str, data: dict[str, Any],
                 where: str) -> StoredFile:
-    if not data.get("file_id"):
-        raise Invalid([where, "source_url"], "source_url is not supported yet")
     row = session.get(StoredFile, data["file_id"])
     if row is None or row.project_id != project_id or row.deleted_at is not None:
         raise Invalid([where, "file_id"], f"no file {data['file_id']} in this project")
@@ -161,3 +175,29 @@ def result_file(session: Session, parse_job_id: str, kind: str) -> bytes:
     if kind not in files:
         raise NotFound(f"parse job {parse_job_id} has no {kind} result")
     return files[kind]
+
+
+def image_records(stored: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """The stored images of a result by file name (only those the store holds)."""
+    return {im["name"]: im for p in (stored or {}).get("pages", [])
+            for im in p.get("images") or [] if im.get("key")}
+
+
+def image_url(record: dict[str, Any], fallback: str) -> str:
+    """The store's own presigned URL for an image, else ``fallback`` (a link the API signs)."""
+    url = get_storage().presigned_get(record["key"], IMAGE_LINK_TTL_SECONDS, record["name"])
+    return url or fallback
+
+
+def image_file(session: Session, parse_job_id: str, name: str,
+               project_id: str | None = None) -> tuple[bytes, str]:
+    """(bytes, content type) of one stored image; ``project_id`` None: a signed link's."""
+    row = session.execute(sa.select(JobItem, BatchJob).join(
+        BatchJob, BatchJob.id == JobItem.job_id).where(
+        JobItem.result_job_id == parse_job_id)).first()
+    if row is None or (project_id is not None and row[0].project_id != project_id):
+        raise NotFound(f"parse job {parse_job_id} not found")
+    record = image_records(stored_result(session, *row)).get(name)
+    if record is None:
+        raise NotFound(f"parse job {parse_job_id} has no image {name}")
+    return get_storage().get_bytes(record["key"]), record["content_type"]

@@ -20,9 +20,10 @@ V1_STATUS: dict[str, str] = {
 RESULT_TYPES = ("markdown", "text", "json")
 
 
-def create_v1(session: Session, project_id: str, stored: StoredFile,
+def create_v1(session: Session, project_id: str, stored: StoredFile | None,
               params: dict[str, Any]) -> tuple[JobItem, BatchJob]:
-    """A one-item parse job with the client's parameters (already loaded)."""
+    """A one-item parse job with the client's parameters (already loaded), over an upload or
+    the document at ``input_url``."""
     from batchsvc.engines.parse.render_v1 import V1_PAGE_SEPARATOR
 
     params = dict(params)

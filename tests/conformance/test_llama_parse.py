@@ -33,9 +33,10 @@ def stack(request: pytest.FixtureRequest):
     return request.getfixturevalue(f"{request.param}_stack")
 
 
-def client(stack: Any, call: str, files: Any, **options: Any) -> Any:
+def client(stack: Any, call: str, files: Any, download_path: str | None = None,
+           **options: Any) -> Any:
     request = {"api_key": stack.key, "base_url": stack.url, "call": call,
-               "files": files, "options": options}
+               "files": files, "options": options, "download_path": download_path}
     done = subprocess.run([sys.executable, str(Path(__file__).with_name(
         "llama_parse_client.py"))], input=json.dumps(request), capture_output=True,
         text=True, timeout=300, env={"PATH": os.environ["PATH"], "PYTHONPATH": str(CLIENT_ENV),
@@ -95,6 +96,34 @@ def test_json_result_options_reported_and_status(stack) -> None:
     # The same job answers the v2 SDK too: one pipeline, one id.
     sdk = stack.sdk().parsing.get(result["job_id"], expand=["text"])
     assert sdk.job.status == "COMPLETED" and len(sdk.text.pages) == 2
+
+
+def test_get_images(stack, tmp_path: Path) -> None:
+    name = "pdffill-demo.pdf"
+    answer = client(stack, "get_images", str(CORPUS / name), max_pages=1,
+                    take_screenshot=True, download_path=str(tmp_path))
+    own = {im.name: im.data for im in parse_document(
+        read_bytes(name), name, {"max_pages": 1, "take_screenshot": True,
+                                 "save_images": True}, keep_images=True).images}
+    (result,) = answer["json"]
+    listed = [im["name"] for im in result["pages"][0]["images"]]
+    assert listed == list(own) and "page_1.jpg" in listed and len(listed) > 2
+    saved = {Path(a["path"]).name.split("-", 5)[-1]: Path(a["path"]).read_bytes()
+             for a in answer["images"]}
+    assert saved == own
+
+
+def test_url_input(stack) -> None:
+    from tests.document_server import DocumentServer
+
+    documents = DocumentServer(CORPUS)
+    try:
+        (doc,) = client(stack, "load_data", f"{documents.url}/docs/{DOC}", split_by_page=False)
+        assert doc["text"] == full_markdown(engine(DOC))
+        with pytest.raises(AssertionError, match="cloud metadata address"):
+            client(stack, "load_data", f"{documents.url}/away")
+    finally:
+        documents.stop()
 
 
 def test_errors_reach_the_client(stack) -> None:

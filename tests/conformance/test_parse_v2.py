@@ -130,3 +130,109 @@ def test_failed_document_and_bad_input(stack) -> None:
     with pytest.raises(APIStatusError) as missing:
         client.parsing.get("00000000-0000-0000-0000-000000000000")
     assert missing.value.status_code == 404
+
+
+def test_images_saved_listed_filtered_and_downloadable(stack) -> None:
+    from io import BytesIO
+
+    from PIL import Image
+
+    client = stack.sdk()
+    wanted = {"output_options": {"images_to_save": ["screenshot", "embedded"]}}
+    # A good figure, a corrupt one and one of 900 megapixels: only the good one is kept.
+    hostile = client.parsing.parse(tier="fast", version="latest", polling_interval=0.3,
+                                   upload_file=("figures.pdf", _figures_pdf()),
+                                   expand=["images_content_metadata", "job_metadata",
+                                           "markdown"], **wanted)
+    assert hostile.job.status == "COMPLETED" and hostile.markdown.pages[0].markdown
+    shown = hostile.images_content_metadata
+    assert [(i.filename, i.category, i.index) for i in shown.images] == [
+        ("page_1.jpg", "screenshot", 0), ("img_p0_1.png", "embedded", 1)]
+    assert shown.total_count == 2
+    warnings = " ".join(hostile.job_metadata["warnings"])
+    assert "img_p0_2.png" in warnings and "img_p0_3.png" in warnings
+    figure = shown.images[1]
+    assert (figure.bbox.x, figure.bbox.y, figure.bbox.w, figure.bbox.h) == (72, 192, 200, 100)
+    png = httpx.get(figure.presigned_url, timeout=30)
+    assert png.status_code == 200 and png.headers["content-type"] == "image/png"
+    assert Image.open(BytesIO(png.content)).size == (40, 20)
+
+    name = "pdffill-demo.pdf"
+    params, _ = to_parameters({"tier": "fast", "page_ranges": {"max_pages": 1}, **wanted})
+    own = {im.name: im.data for im in parse_document(
+        read_bytes(name), name, params, keep_images=True).images}
+    with open(CORPUS / name, "rb") as fh:
+        job = client.parsing.create(tier="fast", version="latest", upload_file=(name, fh),
+                                    page_ranges={"max_pages": 1}, **wanted)
+    client.parsing.wait_for_completion(job.id, polling_interval=0.3, timeout=120)
+    listed = client.parsing.get(job.id, expand=["images_content_metadata"])
+    names = [i.filename for i in listed.images_content_metadata.images]
+    assert names == list(own) and len(names) > 2
+    for image in listed.images_content_metadata.images:
+        assert httpx.get(image.presigned_url, timeout=30).content == own[image.filename]
+    some = client.parsing.get(job.id, expand=["images_content_metadata"],
+                              image_filenames=f"{names[1]},{names[2]}")
+    assert [i.filename for i in some.images_content_metadata.images] == names[1:3]
+    # Without images_to_save there are none, and nothing is reported missing.
+    plain = client.parsing.parse(tier="fast", version="latest", polling_interval=0.3,
+                                 upload_file=(name, read_bytes(name)),
+                                 page_ranges={"max_pages": 1},
+                                 expand=["images_content_metadata", "job_metadata"])
+    assert plain.images_content_metadata.total_count == 0
+    assert not plain.job_metadata["options_not_applied"]
+
+
+def _figures_pdf() -> bytes:
+    import zlib
+
+    from tests.unit.engines.pdfgen import Image, PageSpec, Text, build_pdf
+
+    pixels = bytes(v for y in range(20) for x in range(40) for v in (x * 6, y * 12, 90))
+    good = Image(72, 500, 200, 100, 40, 20, pixels)
+    corrupt = Image(72, 300, 200, 100, 40, 20, b"not a jpeg at all", "DCTDecode")
+    huge = Image(300, 300, 200, 100, 30000, 30000, zlib.compress(b"\0" * 1000), "FlateDecode")
+    return build_pdf([PageSpec(texts=[Text(72, 700, "Figures follow.", 11)],
+                               images=[good, corrupt, huge])])
+
+
+@pytest.fixture(scope="module")
+def documents():
+    from tests.document_server import DocumentServer
+
+    server = DocumentServer(CORPUS)
+    yield server
+    server.stop()
+
+
+def test_source_url_and_batch_input_url(stack, documents) -> None:
+    client = stack.sdk()
+    # Through a redirect to the loopback server (private networks allowed in tests).
+    result = client.parsing.parse(tier="fast", version="latest", polling_interval=0.3,
+                                  source_url=f"{documents.url}/to/docs/{DOC}",
+                                  expand=["text", "job_metadata"])
+    assert result.job.status == "COMPLETED" and result.job.name == DOC
+    assert [p.text for p in result.text.pages] == _engine_texts(DOC, {})
+    refused = client.parsing.create(tier="fast", version="latest",
+                                    source_url=f"{documents.url}/away")
+    missing = client.parsing.create(tier="fast", version="latest",
+                                    source_url=f"{documents.url}/docs/none.pdf")
+    for job, reason in ((refused, "169.254.169.254 is a cloud metadata address"),
+                        (missing, "HTTP 404")):
+        deadline = time.time() + 120
+        while (status := client.parsing.get(job.id).job).status != "FAILED":
+            assert status.status in ("PENDING", "RUNNING") and time.time() < deadline
+            time.sleep(0.3)
+        assert reason in status.error_message and "input_url" in status.error_message
+    with pytest.raises(APIStatusError) as bad:
+        client.parsing.create(tier="fast", version="latest", source_url="ftp://x/a.pdf")
+    assert bad.value.status_code == 422 and "source_url" in str(bad.value.body)
+
+    # A batch's input_url: the item's document comes from the URL, not from its file.
+    _, uploaded = upload_directory(client, "input-url", ["multi_page.pdf"])
+    batch = client.beta.batch.create(
+        job_config={"parameters": {"input_url": f"{documents.url}/docs/minimal-document.pdf"}},
+        item_ids=[uploaded[0].id])
+    assert wait_job(client, batch.id).job.processed_items == 1
+    (item,) = client.beta.batch.job_items.list(batch.id)
+    fetched = client.parsing.get(item.job_id, expand=["text"])
+    assert [p.text for p in fetched.text.pages] == _engine_texts("minimal-document.pdf", {})

@@ -150,9 +150,11 @@ def stored_result(session: Session, item: JobItem, job: BatchJob) -> dict[str, A
     if result is None:
         return None
     stored: dict[str, Any] = json.loads(get_storage().get_bytes(result.output_key))
+    meta = stored.setdefault("job_metadata", {})
+    # Webhook events name the batch job the parse job rides in: this ties them together.
+    meta["batch_job_id"] = job.id
     v2 = (job.job_config or {}).get("parse_v2")
     if v2:
-        meta = stored.setdefault("job_metadata", {})
         meta["options_not_applied"] = [*v2.get("options_not_applied", []),
                                        *meta.get("options_not_applied", [])]
         ran = v2["tier"] if meta.get("llm") else "fast"

@@ -12,7 +12,8 @@ from llama_cloud import APIStatusError
 from batchsvc.engines.parse import parse_document
 from batchsvc.services.parse_options import to_parameters
 from tests.conformance.sdk_flow import read_bytes, upload_directory, wait_job
-from tests.harness import CORPUS
+from tests.harness import CORPUS, wait_for
+from tests.webhook_receiver import Receiver
 
 pytestmark = pytest.mark.conformance
 DOC = "pdflatex-4-pages.pdf"
@@ -42,13 +43,14 @@ def test_parse_upload_end_to_end(stack) -> None:
         result = client.parsing.parse(
             tier="fast", version="latest", upload_file=(DOC, fh), polling_interval=0.3,
             expand=["text", "markdown", "items", "metadata", "job_metadata", "markdown_full",
-                    "text_full", *CONTENT], **options)
+                    "text_full", "forms", *CONTENT], **options)
     assert result.job.status == "COMPLETED" and result.job.tier == "fast"
     assert result.job.name == DOC
     assert [p.page_number for p in result.text.pages] == [1, 3]
     assert [p.text for p in result.text.pages] == _engine_texts(DOC, options)
     assert [p.page_number for p in result.items.pages] == [1, 3]
     assert result.markdown_full.count("---") >= 1 and result.text_full
+    assert [(p.page_number, p.success) for p in result.forms.pages] == [(1, False), (3, False)]
     skipped = {o["option"] for o in result.job_metadata["options_not_applied"]}
     assert {"crop_box", "output_options.granular_bboxes"} <= skipped
     assert "page_ranges.target_pages" not in skipped
@@ -70,13 +72,20 @@ def test_file_id_tiers_list_and_batch_items(stack) -> None:
     started = datetime.now(UTC) - timedelta(seconds=1)
     with open(CORPUS / "minimal-document.pdf", "rb") as fh:
         stored = client.files.create(file=("minimal-document.pdf", fh), purpose="parse")
+    receiver = Receiver()
+    hook = {"webhook_url": receiver.url("/v2"), "webhook_events": ["parse.success"]}
     job = client.parsing.create(tier="agentic", version="latest", file_id=stored.id,
-                                user_metadata={"team": "ops"},
+                                user_metadata={"team": "ops"}, webhook_configurations=[hook],
                                 agentic_options={"custom_prompt": "keep tables"})
     assert job.status in ("PENDING", "RUNNING") and job.tier == "agentic"
     done = client.parsing.wait_for_completion(job.id, polling_interval=0.3, timeout=120)
     assert done.status == "COMPLETED"
     got = client.parsing.get(job.id, expand=["job_metadata", "text"])
+    # The batch webhooks: one parse.success for the job the parse job rides in.
+    (event,) = wait_for(lambda: receiver.at("/v2"), timeout=60, message="the webhook")
+    receiver.stop()
+    assert event.payload()["event_type"] == "parse.success"
+    assert event.payload()["data"]["job_id"] == got.job_metadata["batch_job_id"]
     assert got.job.user_metadata == {"team": "ops"} and got.job.tier == "agentic"
     # No provider at the shipped defaults: the fast engine ran, and the result says so.
     assert got.job_metadata["tier"]["used"] == "fast"

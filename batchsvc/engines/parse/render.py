@@ -17,6 +17,7 @@ EXPANDS = ("text", "markdown", "items", "metadata", "markdown_full", "text_full"
 # The result files a caller may download (``{kind}_content_metadata``).
 RESULT_FILES = ("text", "markdown", "items", "metadata")
 _CONTENT = "_content_metadata"
+FORMS_UNAVAILABLE = "form analysis is not available on the local parse engine"
 _SECRET_HINTS = ("key", "secret", "token", "password")
 
 
@@ -158,6 +159,11 @@ def render_v2(result_dict: dict[str, Any], job: dict[str, Any], expand: Sequence
         body["items"] = {"pages": [_items_page(p, ro) for p in pages]}
     if "metadata" in want:
         body["metadata"] = {"pages": [_metadata_page(p) for p in pages]}
+    if "forms" in want:
+        # Form analysis is an LLM pass LlamaCloud runs only off the fast tier: every page says
+        # so in the SDK's own failed-page shape rather than vanishing from the answer.
+        body["forms"] = {"pages": [{"page_number": p["page_number"], "success": False,
+                                    "error": FORMS_UNAVAILABLE} for p in pages]}
     if "markdown_full" in want:
         body["markdown_full"] = full_markdown(d)
     if "text_full" in want:

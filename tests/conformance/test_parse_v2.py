@@ -139,6 +139,18 @@ def test_failed_document_and_bad_input(stack) -> None:
     with pytest.raises(APIStatusError) as missing:
         client.parsing.get("00000000-0000-0000-0000-000000000000")
     assert missing.value.status_code == 404
+    # Another project sees none of it: not the job, not the file, not the list.
+    from batchsvc.services.auth import create_api_key
+
+    with stack.session() as session:
+        other = stack.sdk(create_api_key(session, f"other-{job.id[:8]}"))
+    with pytest.raises(APIStatusError) as hidden:
+        other.parsing.get(job.id)
+    assert hidden.value.status_code == 404
+    assert job.id not in {j.id for j in other.parsing.list()}
+    with pytest.raises(APIStatusError) as foreign:
+        other.parsing.create(tier="fast", version="latest", file_id=broken.id)
+    assert foreign.value.status_code == 422 and "file_id" in str(foreign.value.body)
 
 
 def test_images_saved_listed_filtered_and_downloadable(stack) -> None:
@@ -245,3 +257,30 @@ def test_source_url_and_batch_input_url(stack, documents) -> None:
     (item,) = client.beta.batch.job_items.list(batch.id)
     fetched = client.parsing.get(item.job_id, expand=["text"])
     assert [p.text for p in fetched.text.pages] == _engine_texts("minimal-document.pdf", {})
+
+
+@pytest.fixture(scope="module")
+def llm_stack(tmp_path_factory: pytest.TempPathFactory):
+    """An embedded stack whose operator configured an LLM provider (a loopback one)."""
+    from tests.conftest import base_settings, running_stack
+    from tests.llm_provider import FakeProvider
+
+    with FakeProvider("# Rewritten by the model") as provider:
+        settings = base_settings(tmp_path_factory.mktemp("llm"), llm_base_url=provider.url,
+                                 llm_model="tiny", llm_api_key="sk-test")
+        with running_stack(settings) as stack:
+            yield stack, provider
+
+
+def test_llm_tier_uses_the_operators_provider(llm_stack) -> None:
+    stack, provider = llm_stack
+    result = stack.sdk().parsing.parse(
+        tier="cost_effective", version="latest", polling_interval=0.3,
+        upload_file=("m.pdf", read_bytes("minimal-document.pdf")),
+        agentic_options={"custom_prompt": "Keep every table"},
+        expand=["markdown", "job_metadata"])
+    assert result.job.status == "COMPLETED" and result.job.tier == "cost_effective"
+    assert [p.markdown for p in result.markdown.pages] == ["# Rewritten by the model"]
+    assert result.job_metadata["tier"] == {"requested": "cost_effective", "version": "latest",
+                                           "used": "cost_effective"}
+    assert any("Keep every table" in json_text for json_text in map(str, provider.seen))

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from batchsvc.engines.parse.model import NO_PAGES_SELECTED
 from batchsvc.errors import NotFound
 from batchsvc.models import BatchJob, JobItem, StoredFile
 from batchsvc.services import parse_jobs
@@ -39,8 +40,12 @@ def status_view(item: JobItem) -> dict[str, Any]:
     if item.status == ItemStatus.SKIPPED and item.result_id is None:
         status = "ERROR"  # skipped for its size: there is no result to fetch
     failed = status in ("ERROR", "CANCELED")
-    return {"id": item.result_job_id, "status": status,
-            "error_code": "DOCUMENT_ERROR" if failed else None,
+    code = None
+    if failed:
+        # The client stops reading partitions at this code; any other failure is raised.
+        code = "NO_DATA_FOUND_IN_FILE" if (item.error_message or "").startswith(
+            NO_PAGES_SELECTED) else "DOCUMENT_ERROR"
+    return {"id": item.result_job_id, "status": status, "error_code": code,
             "error_message": (item.error_message or "cancelled") if failed else None}
 
 

@@ -77,6 +77,11 @@ def test_list_with_workers_and_async(stack) -> None:
     assert [d["text"] for d in docs] == [full_markdown(engine(DOC)), full_markdown(engine(OTHER))]
     docs = client(stack, "aload_data", files, result_type="text", num_workers=2)
     assert len(docs) == len(engine(DOC)["pages"]) + len(engine(OTHER)["pages"])
+    # Partitions: a job per two pages, read until one holds no page of the document.
+    expected = engine(DOC)
+    pages = client(stack, "load_data", str(CORPUS / DOC), partition_pages=2)
+    assert [p["text"] for p in pages] == [page_markdown(p, expected["render_options"])
+                                          for p in expected["pages"]]
 
 
 def test_json_result_options_reported_and_status(stack) -> None:

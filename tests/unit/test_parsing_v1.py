@@ -57,3 +57,18 @@ def test_routes_4xx(api: Any) -> None:
                  f"/api/parsing/job/{job_id}/result/pdf", "/api/parsing/job/nope"):
         answer = api.get(path)
         assert answer.status_code == 404 and answer.get_json()["detail"], path
+
+
+def test_a_selection_past_the_end_fails_with_the_code_the_client_reads() -> None:
+    from batchsvc.engines.parse import ParseError, parse_document
+    from batchsvc.models import JobItem
+    from batchsvc.services.parsing_v1 import status_view
+    from tests.unit.engines.pdfgen import report_pages
+
+    with pytest.raises(ParseError) as past:
+        parse_document(report_pages(3), "r.pdf", {"target_pages": "4-5"})
+    assert "3 pages" in str(past.value)
+    item = JobItem(result_job_id="j", status="failed", error_message=str(past.value))
+    assert status_view(item)["error_code"] == "NO_DATA_FOUND_IN_FILE"
+    item.error_message = "the document is corrupt"
+    assert status_view(item)["error_code"] == "DOCUMENT_ERROR"

@@ -20,7 +20,8 @@ from batchsvc.storage import StorageError
 from schemas.common import validation_detail
 
 log = logging.getLogger("batchsvc.api")
-UPLOAD_ENDPOINTS = {"directories.upload", "files.create", "parse.upload", "parsing_v1.upload"}
+UPLOAD_ENDPOINTS = {"directories.upload", "files.create", "parse.upload", "parsing_v1.upload",
+                    "parsing_v1_prefixed.upload"}
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -58,7 +59,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     keyed: tuple[Blueprint, ...] = (batches.bp, directories.bp, files.bp, results.bp,
                                     classifier.bp, webhooks.bp, exports.bp, events.bp, parse.bp,
-                                    parsing_v1.bp)
+                                    parsing_v1.bp, parsing_v1.prefixed_bp)
     # The API docs, /metrics, health and signed downloads need no key.
     for blueprint in (*keyed, files.download_bp, results.links_bp, health.bp, docs.bp,
                       metrics.bp):

@@ -69,6 +69,21 @@ class _V1UploadForm(Schema):
     max_pages = mfields.Integer(metadata={"description": "and any LlamaParse parameter"})
 
 
+# The llama-parse client's routes, served under /api/parsing and /api/v1/parsing alike.
+V1_OPERATIONS: dict[str, Op] = {
+    "upload": Op("llama-parse client: upload one file, options as form fields", RESULTS,
+                 form=_V1UploadForm, file_field="file", response=ANY_OBJECT, errors=(413,)),
+    "job": Op("llama-parse client: a job's status (PENDING, SUCCESS, ERROR, CANCELED)",
+              RESULTS, response=ANY_OBJECT),
+    "result": Op("llama-parse client: the markdown, text or json result", RESULTS,
+                 response=ANY_OBJECT),
+    "image": Op("llama-parse client: one image of the result (get_images)", RESULTS,
+                response={"image/png": BINARY, "image/jpeg": BINARY}),
+    "raw": Op("llama-parse client: the whole markdown or text, as text", RESULTS,
+              response={"text/plain": TEXT}),
+}
+
+
 OPERATIONS: dict[str, Op] = {
     "batches.create": Op("Create a batch job over a directory or a list of directory files",
                          BATCH, body=b.BatchCreateSchema, response=b.BatchJobSchema,
@@ -147,15 +162,8 @@ OPERATIONS: dict[str, Op] = {
                        errors=(413,)),
     "parse.list_jobs": Op("Parse jobs, one-file and batch items alike", RESULTS,
                           query="schemas.parse_v2:ParseListQuery", response=ANY_OBJECT),
-    "parsing_v1.upload": Op("llama-parse client: upload one file, options as form fields",
-                            RESULTS, form=_V1UploadForm, file_field="file",
-                            response=ANY_OBJECT, errors=(413,)),
-    "parsing_v1.job": Op("llama-parse client: a job's status (PENDING, SUCCESS, ERROR, "
-                         "CANCELED)", RESULTS, response=ANY_OBJECT),
-    "parsing_v1.result": Op("llama-parse client: the markdown, text or json result",
-                            RESULTS, response=ANY_OBJECT),
-    "parsing_v1.image": Op("llama-parse client: one image of the result (get_images)",
-                           RESULTS, response={"image/png": BINARY, "image/jpeg": BINARY}),
+    **{f"{prefix}.{name}": op for prefix in ("parsing_v1", "parsing_v1_prefixed")
+       for name, op in V1_OPERATIONS.items()},
     "classifier.create_classifier_job": Op("Classify files by rules", RESULTS,
                                         body=c.ClassifierJobCreateSchema,
                                         response=c.ClassifyJobSchema),

@@ -1,4 +1,5 @@
-"""``/api/parsing``: the v1 routes of the ``llama-parse`` client (``LlamaParse``)."""
+"""``/api/parsing``: the v1 routes of the ``llama-parse`` client (``LlamaParse``), and the same
+under ``/api/v1/parsing``, where its ``JobResult`` (``parser.parse(...)``) reads them."""
 
 from __future__ import annotations
 
@@ -16,6 +17,16 @@ from batchsvc.uow import unit_of_work
 from schemas.parse_params import ParseParametersSchema
 
 bp = Blueprint("parsing_v1", __name__, url_prefix="/api/parsing")
+prefixed_bp = Blueprint("parsing_v1_prefixed", __name__, url_prefix="/api/v1/parsing")
+
+
+def _route(rule: str, **options: Any) -> Any:
+    """Register a view on both prefixes."""
+    def register(view: Any) -> Any:
+        bp.route(rule, **options)(view)
+        prefixed_bp.route(rule, **options)(view)
+        return view
+    return register
 # Form fields the client sends that are not parse options.
 CLIENT_FIELDS = ("from_python_package",)
 
@@ -52,7 +63,7 @@ def _typed(field: fields.Field | None, value: Any) -> Any:
     return value
 
 
-@bp.post("/upload")
+@_route("/upload", methods=["POST"])
 def upload():
     params = form_parameters(request.form.to_dict())
     part = request.files.get("file")
@@ -66,20 +77,27 @@ def upload():
         return service.status_view(item)
 
 
-@bp.get("/job/<job_id>")
+@_route("/job/<job_id>", methods=["GET"])
 def job(job_id: str):
     with unit_of_work() as session:
         return service.job_status(session, project_id(), job_id)
 
 
-@bp.get("/job/<job_id>/result/<result_type>")
+@_route("/job/<job_id>/result/<result_type>", methods=["GET"])
 def result(job_id: str, result_type: str):
     with unit_of_work() as session:
         return service.job_result(session, project_id(), job_id, result_type)
 
 
-@bp.get("/job/<job_id>/result/image/<name>")
+@_route("/job/<job_id>/result/image/<name>", methods=["GET"])
 def image(job_id: str, name: str) -> Response:
     with unit_of_work() as session:
         data, mime = parse_jobs.image_file(session, job_id, name, project_id())
     return Response(data, mimetype=mime, headers={"Content-Length": str(len(data))})
+
+
+@_route("/job/<job_id>/result/raw/<result_type>", methods=["GET"])
+def raw(job_id: str, result_type: str) -> Response:
+    with unit_of_work() as session:
+        text = service.raw_result(session, project_id(), job_id, result_type)
+    return Response(text, mimetype="text/plain")

@@ -66,3 +66,20 @@ def job_result(session: Session, project_id: str, job_id: str,
         raise NotFound(f"parse job {job_id} has no result (status "
                        f"{status_view(item)['status']})")
     return render_v1(stored, result_type, item.status == ItemStatus.SKIPPED)
+
+
+def raw_result(session: Session, project_id: str, job_id: str, result_type: str) -> str:
+    """The whole document's markdown or text, its pages joined without a separator (what
+    the client's ``JobResult.get_markdown``/``get_text`` read)."""
+    from batchsvc.engines.parse.render import page_markdown, page_text
+
+    if result_type not in ("markdown", "text"):
+        raise NotFound(f"no raw {result_type} result; raw results are markdown and text")
+    item, job = parse_jobs.find_item(session, project_id, job_id)
+    stored = parse_jobs.stored_result(session, item, job)
+    if stored is None:
+        raise NotFound(f"parse job {job_id} has no result (status "
+                       f"{status_view(item)['status']})")
+    one = page_markdown if result_type == "markdown" else page_text
+    ro = stored.get("render_options", {})
+    return "\n\n".join(one(p, ro) for p in stored.get("pages", []))

@@ -36,6 +36,15 @@ def run(request: dict[str, Any]) -> Any:
         return _documents(parser.load_data(data, extra_info={"file_name": Path(files).name}))
     if call == "get_json_result":
         return parser.get_json_result(files)
+    if call == "parse":
+        # The newer JobResult API: it reads /api/v1/parsing/job/{id}/result/...
+        job = parser.parse(files)
+        return {"job_id": job.job_id,
+                "pages": [d.text for d in job.get_markdown_documents(split_by_page=True)],
+                "markdown": job.get_markdown(), "text": job.get_text(),
+                "json_pages": len(job.get_json()["pages"]),
+                "images": {name: job.get_image_data(name).hex()
+                           for name in job.get_image_names()}}
     if call == "get_images":
         results = parser.get_json_result(files)
         images = parser.get_images(results, request["download_path"])

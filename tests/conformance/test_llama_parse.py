@@ -131,6 +131,20 @@ def test_url_input(stack) -> None:
         documents.stop()
 
 
+def test_job_result_api(stack) -> None:
+    name = "pdffill-demo.pdf"
+    job = client(stack, "parse", str(CORPUS / name), take_screenshot=True)
+    expected = engine(name, take_screenshot=True, save_images=True)
+    ro = expected["render_options"]
+    assert job["pages"] == [page_markdown(p, ro) for p in expected["pages"]]
+    assert job["markdown"] == "\n\n".join(page_markdown(p, ro) for p in expected["pages"])
+    assert job["text"].strip() and job["json_pages"] == len(expected["pages"])
+    own = {im.name: im.data.hex() for im in parse_document(
+        read_bytes(name), name, {"take_screenshot": True, "save_images": True},
+        keep_images=True).images}
+    assert job["images"] == own and len(own) > 2
+
+
 def test_errors_reach_the_client(stack) -> None:
     bad = requests.post(f"{stack.url}/api/parsing/upload", headers=stack.headers(),
                         files={"file": ("a.pdf", b"%PDF-1.4 not really")},

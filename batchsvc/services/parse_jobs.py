@@ -30,9 +30,16 @@ PARSE_STATUS: dict[str, str] = {
     ItemStatus.PENDING: "PENDING", ItemStatus.PROCESSING: "RUNNING",
     ItemStatus.COMPLETED: "COMPLETED", ItemStatus.SKIPPED: "COMPLETED",
     ItemStatus.FAILED: "FAILED", ItemStatus.CANCELLED: "CANCELLED"}
-ITEM_STATUSES: dict[str, list[str]] = {}
-for _item, _v2 in PARSE_STATUS.items():
-    ITEM_STATUSES.setdefault(_v2, []).append(str(_item))
+# A skipped item without a result was skipped for its size: FAILED, not COMPLETED.
+_SIZE_SKIPPED = sa.and_(JobItem.status == ItemStatus.SKIPPED, JobItem.result_id.is_(None))
+STATUS_FILTERS: dict[str, Any] = {
+    "PENDING": JobItem.status == ItemStatus.PENDING,
+    "RUNNING": JobItem.status == ItemStatus.PROCESSING,
+    "COMPLETED": sa.or_(JobItem.status == ItemStatus.COMPLETED, sa.and_(
+        JobItem.status == ItemStatus.SKIPPED, JobItem.result_id.is_not(None))),
+    "FAILED": sa.or_(JobItem.status == ItemStatus.FAILED, _SIZE_SKIPPED),
+    "CANCELLED": JobItem.status == ItemStatus.CANCELLED,
+}
 DEFAULT_PAGE_SIZE = 100
 IMAGE_LINK_TTL_SECONDS = 3600
 
@@ -98,11 +105,15 @@ def store_upload(session: Session, project_id: str, name: str, stream: Any) -> S
     return file_service.store_upload(session, project_id, name, stream, purpose="parse")
 
 
-def find_item(session: Session, project_id: str, parse_job_id: str) -> tuple[JobItem, BatchJob]:
+def find_item(session: Session, project_id: str | None, parse_job_id: str
+              ) -> tuple[JobItem, BatchJob]:
+    """The item and job behind a parse job id; ``project_id`` None: a signed link's, which
+    names the job itself."""
     row = session.execute(sa.select(JobItem, BatchJob).join(
         BatchJob, BatchJob.id == JobItem.job_id).where(
         JobItem.result_job_id == parse_job_id)).first()
-    if row is None or row[0].project_id != project_id or row[1].job_type != "parse":
+    if row is None or row[1].job_type != "parse" or (
+            project_id is not None and row[0].project_id != project_id):
         raise NotFound(f"parse job {parse_job_id} not found")
     return row[0], row[1]
 
@@ -128,7 +139,7 @@ def list_parse_jobs(session: Session, project_id: str, query: dict[str, Any]
     stmt = sa.select(JobItem, BatchJob).join(BatchJob, BatchJob.id == JobItem.job_id).where(
         JobItem.project_id == project_id, BatchJob.job_type == "parse")
     if query.get("status"):
-        stmt = stmt.where(JobItem.status.in_(ITEM_STATUSES[query["status"]]))
+        stmt = stmt.where(STATUS_FILTERS[query["status"]])
     after: datetime | None = query.get("created_at_on_or_after")
     before: datetime | None = query.get("created_at_on_or_before")
     if after is not None:
@@ -169,10 +180,7 @@ def result_file(session: Session, parse_job_id: str, kind: str) -> bytes:
     """One of the result's files (``render.result_files``) for a signed link."""
     from batchsvc.engines.parse.render import result_files
 
-    row = session.execute(sa.select(JobItem, BatchJob).join(
-        BatchJob, BatchJob.id == JobItem.job_id).where(
-        JobItem.result_job_id == parse_job_id)).first()
-    stored = stored_result(session, *row) if row is not None else None
+    stored = stored_result(session, *find_item(session, None, parse_job_id))
     files = result_files(stored) if stored else {}
     if kind not in files:
         raise NotFound(f"parse job {parse_job_id} has no {kind} result")
@@ -194,12 +202,8 @@ def image_url(record: dict[str, Any], fallback: str) -> str:
 def image_file(session: Session, parse_job_id: str, name: str,
                project_id: str | None = None) -> tuple[bytes, str]:
     """(bytes, content type) of one stored image; ``project_id`` None: a signed link's."""
-    row = session.execute(sa.select(JobItem, BatchJob).join(
-        BatchJob, BatchJob.id == JobItem.job_id).where(
-        JobItem.result_job_id == parse_job_id)).first()
-    if row is None or (project_id is not None and row[0].project_id != project_id):
-        raise NotFound(f"parse job {parse_job_id} not found")
-    record = image_records(stored_result(session, *row)).get(name)
+    item, job = find_item(session, project_id, parse_job_id)
+    record = image_records(stored_result(session, item, job)).get(name)
     if record is None:
         raise NotFound(f"parse job {parse_job_id} has no image {name}")
     return get_storage().get_bytes(record["key"]), record["content_type"]

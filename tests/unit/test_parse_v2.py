@@ -123,3 +123,21 @@ def test_upload_and_list_and_get_4xx(api: Any) -> None:
     assert api.get("/api/v2/parse/nope").status_code == 404
     assert api.get("/api/v2/parse").get_json() == {"items": [], "next_page_token": None}
     assert api.get("/api/v2/parse/x/content/text?expires=1&signature=0").status_code == 403
+
+
+def test_size_skipped_items_are_failed_jobs(sqlite_settings: Any) -> None:
+    from batchsvc.services import parse_jobs
+    from batchsvc.uow import unit_of_work
+
+    with unit_of_work() as session:
+        stored = parse_jobs.store_upload(session, "p", "a.txt", io.BytesIO(b"hello"))
+        item, _ = parse_jobs.create_parse(session, "p", {"tier": "fast", "version": "latest",
+                                                         "file_id": stored.id})
+        item.status, item.error_message = "skipped", "file is 5 bytes; the limit is 1"
+        parse_id = item.result_job_id
+    with unit_of_work() as session:
+        item, job = parse_jobs.find_item(session, "p", parse_id)
+        assert parse_jobs.job_view(item, job)["status"] == "FAILED"
+        listed = {s: [j["id"] for j in parse_jobs.list_parse_jobs(
+            session, "p", {"status": s})["items"]] for s in ("FAILED", "COMPLETED")}
+    assert listed == {"FAILED": [parse_id], "COMPLETED": []}

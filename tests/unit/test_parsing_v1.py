@@ -72,3 +72,14 @@ def test_a_selection_past_the_end_fails_with_the_code_the_client_reads() -> None
     assert status_view(item)["error_code"] == "NO_DATA_FOUND_IN_FILE"
     item.error_message = "the document is corrupt"
     assert status_view(item)["error_code"] == "DOCUMENT_ERROR"
+
+
+def test_both_prefixes_need_a_key(sqlite_settings: Any) -> None:
+    from batchsvc.app import create_app
+
+    anonymous = create_app().test_client()
+    for prefix in ("/api/parsing", "/api/v1/parsing"):
+        for path in ("/job/x", "/job/x/result/markdown", "/job/x/result/raw/text",
+                     "/job/x/result/image/page_1.jpg"):
+            assert anonymous.get(prefix + path).status_code == 401, prefix + path
+        assert anonymous.post(prefix + "/upload").status_code == 401

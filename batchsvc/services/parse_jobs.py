@@ -87,8 +87,12 @@ def create_one(session: Session, project_id: str, stored: StoredFile | None,
         except Refused as exc:
             raise Invalid([where, field], f"{field} {exc}") from None
         entry = (new_id("url-"), None, name)
+    # Chosen before the job exists, so its very first webhook event can name it.
+    config["parse_job_id"] = parse_job_id = new_id()
     job = new_job(session, project_id, "parse", config, items=[entry])
     item = session.scalars(sa.select(JobItem).where(JobItem.job_id == job.id)).one()
+    item.result_job_id = parse_job_id
+    session.flush()
     return item, job
 
 

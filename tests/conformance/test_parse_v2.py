@@ -86,6 +86,7 @@ def test_file_id_tiers_list_and_batch_items(stack) -> None:
     receiver.stop()
     assert event.payload()["event_type"] == "parse.success"
     assert event.payload()["data"]["job_id"] == got.job_metadata["batch_job_id"]
+    assert event.payload()["data"]["parse_job_id"] == job.id
     assert got.job.user_metadata == {"team": "ops"} and got.job.tier == "agentic"
     # No provider at the shipped defaults: the fast engine ran, and the result says so.
     assert got.job_metadata["tier"]["used"] == "fast"

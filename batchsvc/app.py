@@ -20,7 +20,8 @@ from batchsvc.storage import StorageError
 from schemas.common import validation_detail
 
 log = logging.getLogger("batchsvc.api")
-UPLOAD_ENDPOINTS = {"directories.upload", "files.create", "ui.upload"}
+UPLOAD_ENDPOINTS = {"directories.upload", "files.create", "ui.upload", "parse.upload",
+                    "parsing_v1.upload", "parsing_v1_prefixed.upload"}
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -50,6 +51,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         files,
         health,
         metrics,
+        parse,
+        parsing_v1,
         request_log,
         results,
         webhooks,
@@ -57,9 +60,11 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     keyed: tuple[Blueprint, ...] = (batches.bp, directories.bp, files.bp, results.bp,
                                     classifier.bp, classify_v2.bp, webhooks.bp, exports.bp,
-                                    events.bp)
+                                    events.bp, parse.bp, parsing_v1.bp,
+                                    parsing_v1.prefixed_bp)
     # The API docs, /metrics, health and signed downloads need no key.
-    for blueprint in (*keyed, files.download_bp, health.bp, docs.bp, metrics.bp):
+    for blueprint in (*keyed, files.download_bp, results.links_bp, health.bp, docs.bp,
+                      metrics.bp):
         app.register_blueprint(blueprint)
     request_log.init_app(app)
     from batchsvc import ui

@@ -69,7 +69,13 @@ class Settings:
     worker_concurrency: int = 0
     # Where each worker serves its Prometheus metrics (0: not served); see batchsvc.metrics.
     worker_metrics_port: int = 0
+    # Outbound requests (webhooks, and documents fetched from source_url/input_url) may go to
+    # private, loopback and link-local addresses: either name allows it (the first is the
+    # older, webhooks-only name, still honoured for both).
     webhook_allow_private_networks: bool = False
+    allow_private_networks: bool = False
+    # A document fetched from a URL: the whole fetch, redirects included, within this.
+    input_url_timeout_seconds: float = 60.0
     webhook_timeout_seconds: float = 10.0
     # Retry n waits base * 2**(n-1) (±10 % jitter): 30 s and 10 attempts span about 4 hours.
     webhook_retry_base_seconds: float = 30.0
@@ -112,6 +118,10 @@ class Settings:
     @property
     def embedded(self) -> bool:
         return not self.database_url
+
+    @property
+    def private_networks_allowed(self) -> bool:
+        return self.allow_private_networks or self.webhook_allow_private_networks
 
     @property
     def sqlalchemy_url(self) -> str:

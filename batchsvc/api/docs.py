@@ -14,6 +14,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Blueprint, Flask, Response, current_app
 from marshmallow import Schema
+from marshmallow import fields as mfields
 
 from schemas import batch as b
 from schemas import classifier as c
@@ -56,6 +57,34 @@ BATCH, DIRS, FILES, RESULTS, OPS = "batch processing", "directories", "files", "
 ANY_OBJECT: dict[str, Any] = {"type": "object", "additionalProperties": True}
 BINARY: dict[str, Any] = {"type": "string", "format": "binary"}
 TEXT: dict[str, Any] = {"type": "string"}
+
+SIGNED = tuple({"in": "query", "name": n, "required": True, "schema": {"type": "string"}}
+               for n in ("expires", "signature"))
+
+
+class _ParseUploadForm(Schema):
+    configuration = mfields.String(required=True, metadata={
+        "description": "JSON: tier, version and the options of POST /api/v2/parse"})
+
+
+class _V1UploadForm(Schema):
+    max_pages = mfields.Integer(metadata={"description": "and any LlamaParse parameter"})
+
+
+# The llama-parse client's routes, served under /api/parsing and /api/v1/parsing alike.
+V1_OPERATIONS: dict[str, Op] = {
+    "upload": Op("llama-parse client: upload one file, options as form fields", RESULTS,
+                 form=_V1UploadForm, file_field="file", response=ANY_OBJECT, errors=(413,)),
+    "job": Op("llama-parse client: a job's status (PENDING, SUCCESS, ERROR, CANCELED)",
+              RESULTS, response=ANY_OBJECT),
+    "result": Op("llama-parse client: the markdown, text or json result", RESULTS,
+                 response=ANY_OBJECT),
+    "image": Op("llama-parse client: one image of the result (get_images)", RESULTS,
+                response={"image/png": BINARY, "image/jpeg": BINARY}),
+    "raw": Op("llama-parse client: the whole markdown or text, as text", RESULTS,
+              response={"text/plain": TEXT}),
+}
+
 
 OPERATIONS: dict[str, Op] = {
     "batches.create": Op("Create a batch job over a directory or a list of directory files",
@@ -118,15 +147,28 @@ OPERATIONS: dict[str, Op] = {
                         response=f.PresignedUrlSchema),
     "downloads.download": Op("Download file bytes with a signed URL (no key)", FILES,
                              query=None, response={"application/octet-stream": BINARY},
-                             errors=(403,), extra_params=tuple(
-                                 {"in": "query", "name": n, "required": True,
-                                  "schema": {"type": "string"}}
-                                 for n in ("expires", "signature"))),
-    "results.parse_result": Op("One item's parse result (llama-cloud ParsingGetResponse)",
-                               RESULTS, response=ANY_OBJECT, extra_params=({
-                                   "in": "query", "name": "expand", "required": False,
-                                   "style": "form", "explode": True,
-                                   "schema": {"type": "array", "items": {"type": "string"}}},)),
+                             errors=(403,), extra_params=SIGNED),
+    "results.parse_result": Op("A parse job and its result (llama-cloud ParsingGetResponse)",
+                               RESULTS, query="schemas.parse_v2:ParseGetQuery",
+                               response=ANY_OBJECT),
+    "result_links.parse_content": Op("Download one result file with a signed URL (no key)",
+                                     RESULTS, query=None, errors=(403,),
+                                     response={"application/json": ANY_OBJECT,
+                                               "text/plain": TEXT},
+                                     extra_params=SIGNED),
+    "result_links.parse_image": Op("Download one image of a result with a signed URL (no key)",
+                                   RESULTS, query=None, errors=(403,),
+                                   response={"image/png": BINARY, "image/jpeg": BINARY},
+                                   extra_params=SIGNED),
+    "parse.create": Op("Parse one file by file_id or source_url", RESULTS,
+                       body="schemas.parse_v2:ParseCreateSchema", response=ANY_OBJECT),
+    "parse.upload": Op("Upload one file and parse it", RESULTS,
+                       form=_ParseUploadForm, file_field="file", response=ANY_OBJECT,
+                       errors=(413,)),
+    "parse.list_jobs": Op("Parse jobs, one-file and batch items alike", RESULTS,
+                          query="schemas.parse_v2:ParseListQuery", response=ANY_OBJECT),
+    **{f"{prefix}.{name}": op for prefix in ("parsing_v1", "parsing_v1_prefixed")
+       for name, op in V1_OPERATIONS.items()},
     "classifier.create_classifier_job": Op("Classify files by rules", RESULTS,
                                         body=c.ClassifierJobCreateSchema,
                                         response=c.ClassifyJobSchema),
@@ -160,7 +202,7 @@ OPERATIONS: dict[str, Op] = {
     "docs.openapi": Op("This document", OPS, query=None, response=ANY_OBJECT),
     "docs.page": Op("Interactive API page", OPS, query=None, response={"text/html": TEXT}),
 }
-UNKEYED_BLUEPRINTS = {"downloads", "health", "metrics", "docs"}
+UNKEYED_BLUEPRINTS = {"downloads", "result_links", "health", "metrics", "docs"}
 _PATH_ARG = re.compile(r"<(?:[a-z]+:)?([A-Za-z_][A-Za-z0-9_]*)>")
 
 

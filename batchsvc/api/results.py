@@ -1,46 +1,75 @@
-"""Engine results: ``GET /api/v2/parse/{job_id}``."""
+"""Parse results: ``GET /api/v2/parse/{job_id}`` and the signed links its
+``*_content_metadata`` expansions hand out."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-import sqlalchemy as sa
-from flask import Blueprint, request
+from flask import Blueprint, Response, abort, request
 
-from batchsvc.api.common import project_id
-from batchsvc.errors import NotFound
-from batchsvc.models import BatchJob, JobItem, ProcessingResult
-from batchsvc.states import ItemStatus
-from batchsvc.storage import get_storage
+from batchsvc.api.common import load, project_id
+from batchsvc.services import links
+from batchsvc.services import parse_jobs as service
 from batchsvc.uow import unit_of_work
+from schemas.parse_v2 import ParseGetQuery
 
 bp = Blueprint("results", __name__)
-
-PARSE_STATUS: dict[str, str] = {ItemStatus.PENDING: "PENDING", ItemStatus.PROCESSING: "RUNNING",
-                ItemStatus.COMPLETED: "COMPLETED", ItemStatus.SKIPPED: "COMPLETED",
-                ItemStatus.FAILED: "FAILED", ItemStatus.CANCELLED: "CANCELLED"}
+# The signed link is the credential, so these routes are outside key auth.
+links_bp = Blueprint("result_links", __name__)
+CONTENT = "/api/v2/parse/{}/content/{}"
+IMAGE = "/api/v2/parse/{}/images/{}"
 
 
 @bp.get("/api/v2/parse/<job_id>")
 def parse_result(job_id: str):
-    expand = [e for raw in request.args.getlist("expand") for e in raw.split(",") if e]
+    query = load(ParseGetQuery(), {
+        "expand": request.args.getlist("expand"),
+        **{k: request.args[k] for k in ("image_filenames", "organization_id", "project_id")
+           if k in request.args}}, "query")
+    expand = [e.strip() for raw in query.get("expand") or [] for e in raw.split(",")
+              if e.strip()]
+    names = [n.strip() for n in (query.get("image_filenames") or "").split(",") if n.strip()]
     with unit_of_work() as session:
-        item = session.scalar(sa.select(JobItem).where(JobItem.result_job_id == job_id))
-        if item is None or item.project_id != project_id():
-            raise NotFound(f"parse job {job_id} not found")
-        job_type = session.scalar(sa.select(BatchJob.job_type).where(BatchJob.id == item.job_id))
-        result = session.get(ProcessingResult, item.result_id) if item.result_id else None
-        job = {"id": job_id, "project_id": item.project_id, "name": item.item_name,
-               "status": PARSE_STATUS[item.status], "error_message": item.error_message,
-               "created_at": item.started_at, "updated_at": item.updated_at}
-        output_key = result.output_key if result is not None else None
-    if job_type != "parse" or output_key is None:
-        return {"job": _iso(job)}
+        item, job = service.find_item(session, project_id(), job_id)
+        view = service.job_view(item, job)
+        stored = service.stored_result(session, item, job)
     from batchsvc.engines.parse import render_v2
 
-    stored = json.loads(get_storage().get_bytes(output_key))
-    return render_v2(stored, _iso(job), expand)
+    base = request.host_url
+
+    def content_url(kind: str) -> str:
+        return links.signed_url(base, CONTENT, [job_id, kind])
+
+    images = service.image_records(stored)
+
+    def image_url(name: str) -> str | None:
+        if name not in images:
+            return None
+        return service.image_url(images[name], links.signed_url(base, IMAGE, [job_id, name]))
+
+    return render_v2(stored or {}, _iso(view), expand, image_url=image_url,
+                     image_filenames=names or None, content_url=content_url)
+
+
+@links_bp.get("/api/v2/parse/<job_id>/content/<kind>")
+def parse_content(job_id: str, kind: str) -> Response:
+    if not links.check([job_id, kind], request.args.get("expires"),
+                       request.args.get("signature")):
+        abort(403, description="the download link is invalid or has expired")
+    with unit_of_work() as session:
+        data = service.result_file(session, job_id, kind)
+    mime = "text/plain" if kind in ("text", "markdown") else "application/json"
+    return Response(data, mimetype=mime, headers={"Content-Length": str(len(data))})
+
+
+@links_bp.get("/api/v2/parse/<job_id>/images/<name>")
+def parse_image(job_id: str, name: str) -> Response:
+    if not links.check([job_id, name], request.args.get("expires"),
+                       request.args.get("signature")):
+        abort(403, description="the download link is invalid or has expired")
+    with unit_of_work() as session:
+        data, mime = service.image_file(session, job_id, name)
+    return Response(data, mimetype=mime, headers={"Content-Length": str(len(data))})
 
 
 def _iso(job: dict[str, Any]) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -136,7 +137,7 @@ def create_batch(
 
 def new_job(
     session: Session, project_id: str, job_type: str, raw_config: dict[str, Any], *,
-    items: list[tuple[str, str, str]] | None = None, directory_id: str | None = None,
+    items: Sequence[tuple[str, str | None, str]] | None = None, directory_id: str | None = None,
     page_size: int | None = None, threshold: int | None = None,
     classifier_job_id: str | None = None, retry_of: str | None = None,
 ) -> BatchJob:

@@ -7,6 +7,7 @@ message or a second worker changes nothing the first one already did.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -22,10 +23,11 @@ from batchsvc.webhooks.outbox import record_event
 
 
 def insert_items(
-    session: Session, job: BatchJob, items: list[tuple[str, str, str]], start: int,
+    session: Session, job: BatchJob, items: Sequence[tuple[str, str | None, str]], start: int,
     status: ItemStatus = ItemStatus.PENDING, lease_until: datetime | None = None,
 ) -> None:
-    """Item rows at positions ``start``... for (item_id, file_id, name) tuples."""
+    """Item rows at positions ``start``... for (item_id, file_id, name) tuples (no file_id:
+    the document comes from the job's ``input_url``)."""
     if not items:
         return
     now = utcnow()

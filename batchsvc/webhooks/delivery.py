@@ -198,7 +198,7 @@ def deliver(delivery_id: str) -> Result:
         return prepared
     outcome = sender.post(prepared.url, prepared.body, prepared.headers,
                           timeout=settings.webhook_timeout_seconds,
-                          allow_private=settings.webhook_allow_private_networks)
+                          allow_private=settings.private_networks_allowed)
     with unit_of_work() as session:
         result = _record(session, prepared, outcome, settings)
     log.info("webhook %s %s attempt %d: %s (%s) in %.0f ms", delivery_id,

@@ -99,6 +99,10 @@ def event_payload(job: BatchJob, event_type: str, event_id: str) -> dict[str, An
             "started_at": _iso(job.started_at),
             "completed_at": _iso(job.completed_at),
             "links": links(job),
+            # A one-file parse job (/api/v2/parse, the llama-parse client) is known to its
+            # caller by this id, not by the batch job's.
+            **({"parse_job_id": job.job_config["parse_job_id"]}
+               if (job.job_config or {}).get("parse_job_id") else {}),
         },
     }
 

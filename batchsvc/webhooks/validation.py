@@ -17,7 +17,7 @@ def validate_targets(config: dict[str, Any], prefix: list[Any]) -> None:
     ``prefix`` locates ``config`` in the request (``["body", "job_config"]`` for a batch,
     ``["body"]`` for a classifier job)."""
     errors = []
-    allow = get_settings().webhook_allow_private_networks
+    allow = get_settings().private_networks_allowed
     for target in webhook_targets(config):
         loc = [*prefix, *target.path]
         if loc[-1] != "webhook_url":

@@ -13,7 +13,7 @@ from .detect import decode_text, detect
 from .headers import printed_page_number, split_headers_footers
 from .images import ParsedImage, image_options_not_applied
 from .images import wanted as image_wanted
-from .model import Page, PageError, ParseError, ParseResult
+from .model import NO_PAGES_SELECTED, Page, PageError, ParseError, ParseResult
 
 ENGINE = "batchsvc-parse"
 ENGINE_VERSION = "1"
@@ -149,6 +149,9 @@ def parse_document(data: bytes, filename: str, params: Mapping[str, Any] | None 
     t_read = time.perf_counter()
     if count == 0:
         raise ParseError("empty document")
+    if not raw_pages:
+        raise ParseError(f"{NO_PAGES_SELECTED}: target_pages and max_pages leave none of "
+                         f"the document's {count} pages")
     if kind in ("pdf", "image"):
         split_headers_footers([p for p in raw_pages if not p.get("error")])
 

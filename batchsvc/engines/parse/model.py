@@ -16,6 +16,11 @@ class ParseError(Exception):
         self.message = message
 
 
+# How a failure starts when the page selection holds none of the document's pages (the
+# llama-parse client reads past the end of a document in partitions and expects to be told).
+NO_PAGES_SELECTED = "no pages selected"
+
+
 class PageError(Exception):
     """A single page could not be parsed; handled under ``page_error_tolerance``."""
 

@@ -14,6 +14,10 @@ METADATA_FIELDS = ("confidence", "cost_optimized", "original_orientation_angle",
                    "triggered_auto_mode")
 EXPANDS = ("text", "markdown", "items", "metadata", "markdown_full", "text_full",
            "job_metadata", "images_content_metadata", "result_content_metadata")
+# The result files a caller may download (``{kind}_content_metadata``).
+RESULT_FILES = ("text", "markdown", "items", "metadata")
+_CONTENT = "_content_metadata"
+FORMS_UNAVAILABLE = "form analysis is not available on the local parse engine"
 _SECRET_HINTS = ("key", "secret", "token", "password")
 
 
@@ -93,6 +97,12 @@ def _items_page(p: dict[str, Any], ro: dict[str, Any]) -> dict[str, Any]:
             "page_height": float(p.get("height") or 0.0)}
 
 
+def _metadata_page(p: dict[str, Any]) -> dict[str, Any]:
+    return {"page_number": p["page_number"],
+            **{k: p["metadata"][k] for k in METADATA_FIELDS
+               if p.get("metadata", {}).get(k) is not None}}
+
+
 def _markdown_page(p: dict[str, Any], ro: dict[str, Any]) -> dict[str, Any]:
     if not p.get("success", True):
         return {"page_number": p["page_number"], "success": False,
@@ -123,12 +133,14 @@ def images_content_metadata(pages: Sequence[dict[str, Any]],
 
 def render_v2(result_dict: dict[str, Any], job: dict[str, Any], expand: Sequence[str],
               image_url: Callable[[str], str | None] | None = None,
-              image_filenames: Sequence[str] | None = None) -> dict[str, Any]:
+              image_filenames: Sequence[str] | None = None,
+              content_url: Callable[[str], str | None] | None = None) -> dict[str, Any]:
     """Return the JSON body for GET /api/v2/parse/{job_id} with the requested expansions.
 
     ``result_dict`` is ``ParseResult.to_dict()`` (or None/{} while the job is not done);
     ``job`` carries the service's job row fields. ``image_url(name)`` gives a stored image's
-    download URL; ``image_filenames`` keeps only those images.
+    download URL; ``image_filenames`` keeps only those images; ``content_url(kind)`` the
+    download URL of one of ``result_files``.
     """
     body: dict[str, Any] = {"job": {k: _iso(job.get(k)) for k in JOB_FIELDS if k in job}}
     body["job"].setdefault("error_message", None)
@@ -146,10 +158,12 @@ def render_v2(result_dict: dict[str, Any], job: dict[str, Any], expand: Sequence
     if "items" in want:
         body["items"] = {"pages": [_items_page(p, ro) for p in pages]}
     if "metadata" in want:
-        body["metadata"] = {"pages": [
-            {"page_number": p["page_number"],
-             **{k: p["metadata"][k] for k in METADATA_FIELDS
-                if p.get("metadata", {}).get(k) is not None}} for p in pages]}
+        body["metadata"] = {"pages": [_metadata_page(p) for p in pages]}
+    if "forms" in want:
+        # Form analysis is an LLM pass LlamaCloud runs only off the fast tier: every page says
+        # so in the SDK's own failed-page shape rather than vanishing from the answer.
+        body["forms"] = {"pages": [{"page_number": p["page_number"], "success": False,
+                                    "error": FORMS_UNAVAILABLE} for p in pages]}
     if "markdown_full" in want:
         body["markdown_full"] = full_markdown(d)
     if "text_full" in want:
@@ -161,9 +175,26 @@ def render_v2(result_dict: dict[str, Any], job: dict[str, Any], expand: Sequence
                                                                   image_filenames)
     if "raw_parameters" in want and isinstance(job.get("raw_parameters"), dict):
         body["raw_parameters"] = _redact(job["raw_parameters"])
+    contents = [e[:-len(_CONTENT)] for e in want
+                if e.endswith(_CONTENT) and e != "images_content_metadata"]
     if "result_content_metadata" in want:
-        sizes = {"text": full_text(d), "markdown": full_markdown(d),
-                 "items": json.dumps([_items_page(p, ro) for p in pages])}
+        contents = list(dict.fromkeys([*contents, *RESULT_FILES]))
+    if contents:
+        files = result_files(d)
         body["result_content_metadata"] = {
-            k: {"size_bytes": len(v.encode()), "exists": True} for k, v in sizes.items()}
+            kind: {"size_bytes": len(files[kind]), "exists": True,
+                   "presigned_url": content_url(kind) if content_url else None}
+            if kind in files else {"size_bytes": 0, "exists": False, "presigned_url": None}
+            for kind in contents}
     return body
+
+
+def result_files(d: dict[str, Any]) -> dict[str, bytes]:
+    """The result as the files ``*_content_metadata`` describe (and their links serve)."""
+    ro = d.get("render_options", {})
+    pages = d.get("pages", [])
+    return {
+        "text": full_text(d).encode(), "markdown": full_markdown(d).encode(),
+        "items": json.dumps({"pages": [_items_page(p, ro) for p in pages]}).encode(),
+        "metadata": json.dumps({"pages": [_metadata_page(p) for p in pages]}).encode(),
+    }

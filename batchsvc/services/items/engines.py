@@ -3,7 +3,7 @@ config means for them, and the model provider the operator configured."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from batchsvc.engines.classify import Evidence
@@ -27,12 +27,15 @@ class DocumentError(Exception):
 
 @dataclass
 class EngineRun:
-    """What an engine made of one item: the stored output, the lineage summary, and (classify
-    FAST) the document's evidence for the job's refinement."""
+    """What an engine made of one item: the stored output, the lineage summary, (classify
+    FAST) the document's evidence for the job's refinement, and (parse) its images."""
 
     output: dict[str, Any]
     summary: dict[str, Any]
     evidence: Evidence | None = None
+    # Parse: the screenshots and embedded images asked for (engines.parse.images), to be
+    # stored beside the output.
+    images: list[Any] = field(default_factory=list)
 
 
 def run_parse(data: bytes, name: str, config: dict[str, Any]) -> EngineRun:
@@ -40,7 +43,7 @@ def run_parse(data: bytes, name: str, config: dict[str, Any]) -> EngineRun:
 
     params = config.get("parameters") or {}
     try:
-        result = parse_document(data, name, params, llm=llm_config())
+        result = parse_document(data, name, params, llm=llm_config(), keep_images=True)
     except ParseError as exc:
         raise DocumentError(str(exc)) from exc
     output = result.to_dict()
@@ -51,7 +54,7 @@ def run_parse(data: bytes, name: str, config: dict[str, Any]) -> EngineRun:
         "failed_pages": sum(1 for p in result.pages if not p.success),
         "options_not_applied": meta.get("options_not_applied", []),
     }
-    return EngineRun(output, summary)
+    return EngineRun(output, summary, images=result.images)
 
 
 def configure_model() -> None:

@@ -19,13 +19,14 @@ from batchsvc import limits
 from batchsvc.logs import bind as bind_log_ids
 from batchsvc.metrics import observe_item
 from batchsvc.services import pipeline, refinement
-from batchsvc.services.items import get_store, heartbeat
+from batchsvc.services.items import get_store, heartbeat, url_input
 from batchsvc.services.items.engines import (
     DocumentError,
     EngineRun,
     run_classify,
     run_parse,
 )
+from batchsvc.services.items.images import store_images
 from batchsvc.services.items.reuse import reused_parse
 from batchsvc.services.items.store import Claim
 from batchsvc.settings import get_settings
@@ -68,20 +69,27 @@ def _outcome(claim: Claim, hard_limit: float) -> tuple[ItemStatus, dict[str, Any
         return ItemStatus.FAILED, {"error": f"gave up after {claim.attempt - 1} attempts: the "
                                    "worker processing this item was lost each time (it "
                                    "crashed, was killed or ran out of memory)"}
-    if stored is None:
+    store = get_store()
+    url = url_input.requested(claim)
+    if url is not None:
+        try:
+            claim, data = url_input.fetch_document(claim, url)
+        except url_input.DocumentFetchError as exc:
+            return ItemStatus.FAILED, {"error": str(exc)}
+    elif stored is None:
         return ItemStatus.FAILED, {"error": "the file was deleted before it could be processed"}
-    if stored.size > settings.max_item_bytes:
+    elif stored.size > settings.max_item_bytes:
         return ItemStatus.SKIPPED, {
             "skip_reason": "size_limit_exceeded",
             "error": f"file is {stored.size} bytes; the limit is {settings.max_item_bytes}"}
-    if stored.cached_result_id:
+    elif stored.cached_result_id:
         return ItemStatus.SKIPPED, {"skip_reason": "already_processed",
                                     "result_id": stored.cached_result_id}
-    store = get_store()
-    try:
-        data = store.read_file(claim)
-    except StorageError as exc:
-        return ItemStatus.FAILED, {"error": str(exc)}
+    else:
+        try:
+            data = store.read_file(claim)
+        except StorageError as exc:
+            return ItemStatus.FAILED, {"error": str(exc)}
     try:
         seconds = limits.item_seconds(claim.job.params, limits.page_count(data),
                                       settings.item_time_limit_seconds)
@@ -97,6 +105,7 @@ def _outcome(claim: Claim, hard_limit: float) -> tuple[ItemStatus, dict[str, Any
         log.exception("engine error on item %s", claim.seq)
         return ItemStatus.FAILED, {"error": f"could not process the document: "
                                    f"{type(exc).__name__}: {exc}"}
+    store_images(claim, run)
     result_id = store.store_result(claim, json.dumps(run.output, default=str).encode(),
                                    run.summary)
     if result_id is None:

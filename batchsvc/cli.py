@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import subprocess
@@ -92,7 +93,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not _schema_ready("serve"):
         return 2
     host, port = args.host or settings.host, args.port or settings.port
-    print(f"dashboard: http://{host}:{port}/ui/", flush=True)
+    # A log line like the server's own (JSON where logs are JSON), not a bare print.
+    from batchsvc.logs import configure_logging
+
+    configure_logging(settings)
+    logging.getLogger("batchsvc.cli").info("dashboard: http://%s:%s/ui/", host, port)
+    for handler in logging.getLogger().handlers:
+        handler.flush()
     os.execv(sys.executable, serve_argv(host, port, args.workers))
     return 0
 

@@ -102,6 +102,16 @@ def pg_url() -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="module")
+def module_pg_url() -> Iterator[str]:
+    """A database of the module's own, for its live stacks: what a stack finds already
+    processed (and reuses) never depends on which modules ran before on this process."""
+    if not port_open(5432):
+        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
+    with postgres_database() as url:
+        yield url
+
+
 @contextmanager
 def running_stack(settings: Settings, *, workers: int = 1,
                   server_kw: dict[str, Any] | None = None, **worker_kw: Any) -> Iterator[Stack]:
@@ -125,11 +135,12 @@ def running_stack(settings: Settings, *, workers: int = 1,
 
 
 @pytest.fixture(scope="module")
-def cluster_stack(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def cluster_stack(module_pg_url: str, tmp_path_factory: pytest.TempPathFactory
+                  ) -> Iterator[Stack]:
     """Postgres + Redis + a real worker (with the sweeper) + the API on a socket."""
     if not port_open(6379):
         pytest.skip("Redis is not running on 127.0.0.1:6379")
-    settings = base_settings(tmp_path_factory.mktemp("cluster"), database_url=pg_url,
+    settings = base_settings(tmp_path_factory.mktemp("cluster"), database_url=module_pg_url,
                              broker_url=REDIS_URL)
     with running_stack(settings) as stack:
         yield stack

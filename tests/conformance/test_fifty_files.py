@@ -36,11 +36,11 @@ def run_batch(stack) -> dict:
     return snapshot(client, job.id)
 
 
-def test_fifty_files_agree_between_modes(tmp_path_factory, pg_url) -> None:
+def test_fifty_files_agree_between_modes(tmp_path_factory, module_pg_url) -> None:
     with running_stack(base_settings(tmp_path_factory.mktemp("fifty-embedded"))) as embedded:
         embedded_view = run_batch(embedded)
     cluster_settings = base_settings(tmp_path_factory.mktemp("fifty-cluster"),
-                                     database_url=pg_url, broker_url=REDIS_URL)
+                                     database_url=module_pg_url, broker_url=REDIS_URL)
     with running_stack(cluster_settings, workers=0) as cluster:
         cluster.add_worker(via_cli=True, beat=True)
         cluster.add_worker(via_cli=True)

@@ -20,10 +20,10 @@ RULES = json.loads((SHARED / "classify" / "rules.json").read_text())
 
 
 @pytest.fixture(scope="module")
-def rabbit_stack(pg_url: str, tmp_path_factory: pytest.TempPathFactory):
+def rabbit_stack(module_pg_url: str, tmp_path_factory: pytest.TempPathFactory):
     if not port_open(5672):
         pytest.skip("RabbitMQ is not running on 127.0.0.1:5672")
-    settings = base_settings(tmp_path_factory.mktemp("rabbit"), database_url=pg_url,
+    settings = base_settings(tmp_path_factory.mktemp("rabbit"), database_url=module_pg_url,
                              broker_url=AMQP_URL)
     with running_stack(settings) as stack:
         yield stack

@@ -19,13 +19,13 @@ LOW_ITEMS, HIGH_ITEMS = 8, 2
 
 
 @pytest.fixture(scope="module", params=["redis", "rabbitmq"])
-def stack(request: pytest.FixtureRequest, pg_url: str,
+def stack(request: pytest.FixtureRequest, module_pg_url: str,
           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     broker, port = (REDIS_URL, 6379) if request.param == "redis" else (AMQP_URL, 5672)
     if not port_open(port):
         pytest.skip(f"{request.param} is not running on 127.0.0.1:{port}")
     settings = base_settings(tmp_path_factory.mktemp(f"priority-{request.param}"),
-                             database_url=pg_url, broker_url=broker)
+                             database_url=module_pg_url, broker_url=broker)
     with running_stack(settings, workers=0) as live:
         # Control messages (dispatch, page callbacks) on a worker of their own, so the item
         # worker's order is the parse queue's alone.

@@ -64,11 +64,11 @@ def hooks() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def stack(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(module_pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     if not port_open(6379):
         pytest.skip("Redis is not running on 127.0.0.1:6379")
     settings = replace(base_settings(
-        tmp_path_factory.mktemp("product"), database_url=pg_url, broker_url=REDIS_URL,
+        tmp_path_factory.mktemp("product"), database_url=module_pg_url, broker_url=REDIS_URL,
         worker_concurrency=2, worker_metrics_port=free_port()), log_json=True)
     with running_stack(settings, workers=0) as live:
         name = f"w{uuid.uuid4().hex[:8]}@product"

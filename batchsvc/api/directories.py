@@ -7,6 +7,7 @@ from flask import Blueprint, request
 from batchsvc.api.common import dump, json_body, load, project_id, query_args, upload_name
 from batchsvc.errors import Invalid
 from batchsvc.services import directories as service
+from batchsvc.services import files as file_service
 from batchsvc.uow import unit_of_work
 from schemas import directories as s
 
@@ -85,7 +86,11 @@ def list_files(directory_id: str):
 def get_file(directory_id: str, directory_file_id: str):
     with unit_of_work() as session:
         row = service.get_directory_file(session, project_id(), directory_id, directory_file_id)
-        return dump(s.DirectoryFileSchema(), service.directory_file_view(row))
+        view = service.directory_file_view(row)
+        # One file asked for: a download link costs a signature, not a round trip.
+        view["download_url"] = file_service.presigned_url(
+            request.host_url, file_service.get_file(session, project_id(), row.file_id))
+        return dump(s.DirectoryFileSchema(), view)
 
 
 @bp.patch("/<directory_id>/files/<directory_file_id>")

@@ -56,9 +56,9 @@ def delete(file_id: str):
 def content(file_id: str):
     query = load(s.FileContentQuery(), request.args.to_dict(), "query")
     with unit_of_work() as session:
-        service.get_file(session, project_id(), file_id)
-    return dump(PresignedUrlSchema(), service.presigned_url(
-        request.host_url, file_id, query.get("expires_at_seconds") or 3600))
+        return dump(PresignedUrlSchema(), service.presigned_url(
+            request.host_url, service.get_file(session, project_id(), file_id),
+            query.get("expires_at_seconds") or 3600))
 
 
 @download_bp.get("/<file_id>/download")

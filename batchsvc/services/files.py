@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from batchsvc import storage as storage_mod
 from batchsvc.engines.parse.detect import SNIFF_BYTES, sniff
-from batchsvc.errors import NotFound, TooLarge
+from batchsvc.errors import NotFound, TooLarge, Unavailable
 from batchsvc.models import StoredFile, new_id, utcnow
 from batchsvc.secrets import derived_key
 from batchsvc.services.paging import decode_token, encode_token
@@ -50,13 +50,16 @@ def store_upload(
 ) -> StoredFile:
     settings = get_settings()
     file_id = new_id()
-    key = f"files/{project_id}/{file_id}"
+    storage = storage_mod.get_storage()
+    key = storage.ref(f"files/{project_id}/{file_id}")
     sniffer = _Sniffer(stream)
     try:
-        size, digest = storage_mod.get_storage().put_stream(
+        size, digest = storage.put_stream(
             key, sniffer, limit=settings.max_upload_bytes)  # type: ignore[arg-type]  # duck-typed reader
     except storage_mod.TooLarge as exc:
         raise TooLarge(f"upload_file is larger than the limit of {exc.limit} bytes") from exc
+    except storage_mod.StorageError as exc:
+        raise Unavailable(f"the upload could not be stored: {exc}") from exc
     row = StoredFile(
         id=file_id, project_id=project_id, name=name, size=size, sha256=digest,
         storage_key=key, content_type=file_type(sniffer.head, name), purpose=purpose,
@@ -112,11 +115,14 @@ def _sign(file_id: str, expires: int) -> str:
     return hmac.new(key, f"{file_id}:{expires}".encode(), hashlib.sha256).hexdigest()
 
 
-def presigned_url(base_url: str, file_id: str, ttl_seconds: int = 3600) -> dict[str, Any]:
+def presigned_url(base_url: str, row: StoredFile, ttl_seconds: int = 3600) -> dict[str, Any]:
+    """The object store's own presigned GET when it has one (the bytes bypass the API),
+    else a link to the API's download route signed with the server key."""
     expires = int(time.time()) + ttl_seconds
+    url = storage_mod.get_storage().presigned_get(row.storage_key, ttl_seconds, row.name)
     return {
-        "url": f"{base_url.rstrip('/')}/api/v1/beta/files/{file_id}/download"
-               f"?expires={expires}&signature={_sign(file_id, expires)}",
+        "url": url or f"{base_url.rstrip('/')}/api/v1/beta/files/{row.id}/download"
+                      f"?expires={expires}&signature={_sign(row.id, expires)}",
         "expires_at": datetime.fromtimestamp(expires, UTC),
     }
 

@@ -91,8 +91,8 @@ class PostgresItemStore:
 
     def store_result(self, claim: Claim, output: bytes, summary: dict[str, Any]) -> str | None:
         result_id = new_id("res-")
-        key = output_key(claim, result_id)
         storage = get_storage()
+        key = storage.ref(output_key(claim, result_id))
         writer = storage.sql_writer(len(output))
         if writer is None:
             storage.put_bytes(key, output)

@@ -51,8 +51,8 @@ class SqliteItemStore:
     def store_result(self, claim: Claim, output: bytes, summary: dict[str, Any]) -> str | None:
         assert claim.file is not None
         result_id = new_id("res-")
-        key = output_key(claim, result_id)
         storage = get_storage()
+        key = storage.ref(output_key(claim, result_id))
         with unit_of_work() as session:
             # One transaction: nothing of ours is kept unless the claim is still ours.
             if not _rows(session.execute(sql.FINISH, sql.finish_params(

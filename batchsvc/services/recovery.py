@@ -27,7 +27,7 @@ from batchsvc.messaging import (
     canvas,
 )
 from batchsvc.models import BatchJob, JobItem, WebhookDelivery, utcnow
-from batchsvc.services import dispatch
+from batchsvc.services import dispatch, imports
 from batchsvc.settings import get_settings
 from batchsvc.states import JOB_ACTIVE, DeliveryStatus, ItemStatus, JobStatus
 from batchsvc.uow import unit_of, unit_of_work
@@ -168,5 +168,7 @@ def sweep(lost_types: Callable[[], tuple[str, ...]]) -> dict[str, Any]:
             WebhookDelivery.created_at < now - timedelta(seconds=30))))
         for delivery_id in due:
             uow.send(DELIVER_WEBHOOK, delivery_id)
+        stalled = imports.resend_stalled(session)
     return {"resent": len(recovered), "failed": failed, "dispatched": len(stuck),
-            "advanced": len(active), "webhooks": len(due), "empty_queues": list(empty)}
+            "advanced": len(active), "webhooks": len(due), "imports": stalled,
+            "empty_queues": list(empty)}

@@ -19,7 +19,7 @@ from batchsvc.models import StoredFile
 from batchsvc.settings import set_settings
 from tests.conformance.sdk_flow import read_bytes, upload_directory, wait_job
 from tests.conftest import S3_FORBIDDEN, Stack, base_settings, running_stack, s3_settings
-from tests.harness import CORPUS, REDIS_URL, postgres_database, settings_env
+from tests.harness import CORPUS, REDIS_URL, postgres_database, settings_env, wait_for
 from tests.s3_server import S3Server, slow_proxy
 
 pytestmark = pytest.mark.integration
@@ -213,3 +213,116 @@ def test_a_storage_change_keeps_reading_old_data(s3_server: S3Server,
         with Session(make_engine(on_db)) as session:
             keys = sorted(session.scalars(sa.select(StoredFile.storage_key)))
         assert [k.split("/")[0] for k in keys] == ["files", "files", "s3:"]
+
+
+def _put_corpus(server: S3Server, bucket: str, prefix: str, names: list[str]) -> None:
+    for name in names:
+        server.client().put_object(Bucket=bucket, Key=f"{prefix}{name}", Body=read_bytes(name))
+
+
+def _wait_import(stack: Stack, directory_id: str, import_id: str) -> dict[str, object]:
+    url = f"{stack.url}/api/v1/beta/directories/{directory_id}/imports/{import_id}"
+    seen: list[dict[str, object]] = []
+
+    def done() -> dict[str, object] | None:
+        seen.append(requests.get(url, headers=stack.headers(), timeout=10).json())
+        return seen[-1] if seen[-1]["status"] in ("completed", "failed") else None
+    final = wait_for(done, timeout=180, message="the import")
+    return {"final": final, "seen": seen}
+
+
+def test_prefix_import_by_reference_pages_and_progress(s3_cluster_stack: Stack,
+                                                       s3_server: S3Server) -> None:
+    """1,205 objects: two listing pages, registered by reference (no byte through the API),
+    a folder marker and a sibling prefix left out, progress readable while it runs, and a
+    second import of the same prefix adds nothing."""
+    s3 = s3_server.client()
+    for i in range(1205):
+        s3.put_object(Bucket="user-in", Key=f"many/{i:05d}.txt", Body=f"note {i}".encode())
+    s3.put_object(Bucket="user-in", Key="many/", Body=b"")
+    s3.put_object(Bucket="user-in", Key="many-other/x.txt", Body=b"not mine")
+    client = s3_cluster_stack.sdk()
+    directory = client.beta.directories.create(name="s3-import")
+    url = f"{s3_cluster_stack.url}/api/v1/beta/directories/{directory.id}/imports"
+    bad = requests.post(url, headers=s3_cluster_stack.headers(), json={"s3_path": "/tmp/x"},
+                        timeout=10)
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "s3_path"]
+    started = requests.post(url, headers=s3_cluster_stack.headers(),
+                            json={"s3_path": "s3://user-in/many"}, timeout=10)
+    assert started.status_code == 202 and started.json()["status"] == "pending"
+    run = _wait_import(s3_cluster_stack, directory.id, started.json()["id"])
+    final = run["final"]
+    assert final == {**final, "status": "completed", "pages_listed": 2, "objects_listed": 1207,
+                     "files_registered": 1205, "objects_skipped": 2, "error_message": None}
+    files = list(client.beta.directories.files.list(directory.id, page_size=1000))
+    assert len(files) == 1205 and files[0].display_name == "00000.txt"
+    assert files[0].unique_id == "s3://user-in/many/00000.txt"
+    with s3_cluster_stack.session() as session:
+        row = session.get(StoredFile, files[7].file_id)
+        head = s3.head_object(Bucket="user-in", Key="many/00007.txt")
+        assert (row.storage_key, row.size, row.etag) == (
+            "s3://user-in/many/00007.txt", head["ContentLength"], head["ETag"].strip('"'))
+    # Nothing was copied into the service's bucket.
+    assert not [k for k in objects(s3_server, "svc") if "many" in k]
+
+    again = requests.post(url, headers=s3_cluster_stack.headers(),
+                          json={"s3_path": "s3://user-in/many/"}, timeout=10).json()
+    run = _wait_import(s3_cluster_stack, directory.id, again["id"])
+    second = run["final"]
+    assert (second["status"], second["files_registered"], second["objects_skipped"]) == (
+        "completed", 0, 1206)
+    # Each poll saw committed progress: counts only grow, page by page.
+    pages = [s["pages_listed"] for s in run["seen"]]
+    assert pages == sorted(pages) and set(pages) <= {0, 1, 2}
+
+
+def test_input_and_output_s3_paths_through_the_sdk(s3_cluster_stack: Stack,
+                                                   s3_server: S3Server) -> None:
+    names = ["minimal-document.pdf", "table_06.html", "word_sample.docx"]
+    _put_corpus(s3_server, "user-in", "batch/", names)
+    client = s3_cluster_stack.sdk()
+    directory = client.beta.directories.create(name="s3-params")
+    job = client.beta.batch.create(directory_id=directory.id, job_config={
+        "job_name": "parse_raw_file_job", "parameters": {
+            "input_s3_path": "s3://user-in/batch/", "output_s3_path_prefix": "s3://user-out/run1/"}})
+    status = wait_job(client, job.id)
+    assert (status.job.status, status.job.total_items, status.job.processed_items) == (
+        "completed", 3, 3)
+    written = objects(s3_server, "user-out", "run1/")
+    items = list(client.beta.batch.job_items.list(job.id))
+    assert sorted(written) == sorted(f"run1/{i.item_id}.{ext}" for i in items
+                                     for ext in ("json", "md", "txt"))
+    for item in items:
+        (record,) = client.beta.batch.job_items.get_processing_results(
+            item.item_id).processing_results
+        assert record.output_s3_path == f"s3://user-out/run1/{item.item_id}.json"
+        parsed = client.parsing.get(item.job_id, expand=["markdown_full", "text_full"])
+        md = s3_server.client().get_object(Bucket="user-out", Key=f"run1/{item.item_id}.md")
+        assert md["Body"].read().decode() == parsed.markdown_full
+        txt = s3_server.client().get_object(Bucket="user-out", Key=f"run1/{item.item_id}.txt")
+        assert txt["Body"].read().decode() == parsed.text_full
+
+
+def test_s3_paths_denied_fail_readably(s3_cluster_stack: Stack, s3_server: S3Server) -> None:
+    _put_corpus(s3_server, S3_FORBIDDEN, "in/", ["minimal-document.pdf"])
+    _put_corpus(s3_server, "user-in", "one/", ["minimal-document.pdf"])
+    client = s3_cluster_stack.sdk()
+    with s3_server.enforcing():
+        denied_in = client.beta.batch.create(
+            directory_id=client.beta.directories.create(name="s3-denied-in").id,
+            job_config={"parameters": {"input_s3_path": f"s3://{S3_FORBIDDEN}/in/"}})
+        denied_out = client.beta.batch.create(
+            directory_id=client.beta.directories.create(name="s3-denied-out").id,
+            job_config={"parameters": {"input_s3_path": "s3://user-in/one/",
+                                       "output_s3_path_prefix": f"s3://{S3_FORBIDDEN}/out"}})
+        first, second = wait_job(client, denied_in.id), wait_job(client, denied_out.id)
+    assert first.job.status == "failed"
+    assert first.job.error_message == (f"input_s3_path: access denied listing "
+                                       f"s3://{S3_FORBIDDEN}/in/ (AccessDenied)")
+    assert second.job.status == "failed"
+    (item,) = client.beta.batch.job_items.list(denied_out.id)
+    assert item.error_message == (f"output_s3_path_prefix: access denied writing "
+                                  f"s3://{S3_FORBIDDEN}/out/{item.item_id}.md (AccessDenied)")
+    with pytest.raises(Exception, match="input_s3_path"):
+        client.beta.batch.create(item_ids=[item.item_id], job_config={
+            "parameters": {"input_s3_path": "s3://user-in/one/"}})

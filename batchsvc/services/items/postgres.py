@@ -17,7 +17,14 @@ from sqlalchemy.dialects import postgresql
 
 from batchsvc.models import new_id
 from batchsvc.services.items import itemdb, sql
-from batchsvc.services.items.store import Claim, FileInfo, JobCache, lineage_row, output_key
+from batchsvc.services.items.store import (
+    Claim,
+    FileInfo,
+    JobCache,
+    lineage_row,
+    output_key,
+    user_output,
+)
 from batchsvc.settings import get_settings
 from batchsvc.states import ItemStatus
 from batchsvc.storage import Storage, get_storage
@@ -92,8 +99,10 @@ class PostgresItemStore:
     def store_result(self, claim: Claim, output: bytes, summary: dict[str, Any]) -> str | None:
         result_id = new_id("res-")
         storage = get_storage()
-        key = storage.ref(output_key(claim, result_id))
-        writer = storage.sql_writer(len(output))
+        # The user's object when the job names an output prefix: lineage points at it.
+        mine = user_output(claim)
+        key = mine or storage.ref(output_key(claim, result_id))
+        writer = None if mine else storage.sql_writer(len(output))
         if writer is None:
             storage.put_bytes(key, output)
         lineage = lineage_row(claim, result_id, key, json.dumps(summary))
@@ -102,8 +111,9 @@ class PostgresItemStore:
             **sql.finish_params(claim.seq, claim.attempt, ItemStatus.COMPLETED),
             "blob_key": key, "blob_data": output,
         }).fetchone()
-        if row is None or not row[1]:
-            # The claim was lost (no row) or an earlier run's lineage won: ours is orphaned.
+        if (row is None or not row[1]) and not mine:
+            # The claim was lost (no row) or an earlier run's lineage won: ours is orphaned
+            # (a user's object has one name per item: the winner's, kept).
             storage.delete(key)
         return None if row is None else row[0]
 

@@ -11,7 +11,14 @@ from sqlalchemy.engine import CursorResult
 
 from batchsvc.models import new_id
 from batchsvc.services.items import sql
-from batchsvc.services.items.store import Claim, FileInfo, JobCache, lineage_row, output_key
+from batchsvc.services.items.store import (
+    Claim,
+    FileInfo,
+    JobCache,
+    lineage_row,
+    output_key,
+    user_output,
+)
 from batchsvc.settings import get_settings
 from batchsvc.states import ItemStatus
 from batchsvc.storage import get_storage
@@ -52,7 +59,8 @@ class SqliteItemStore:
         assert claim.file is not None
         result_id = new_id("res-")
         storage = get_storage()
-        key = storage.ref(output_key(claim, result_id))
+        mine = user_output(claim)
+        key = mine or storage.ref(output_key(claim, result_id))
         with unit_of_work() as session:
             # One transaction: nothing of ours is kept unless the claim is still ours.
             if not _rows(session.execute(sql.FINISH, sql.finish_params(
@@ -61,7 +69,8 @@ class SqliteItemStore:
             storage.put_bytes(key, output, connection=session.connection())
             lineage = lineage_row(claim, result_id, key, summary)
             if session.execute(INSERT_LINEAGE, lineage).scalar() is None:
-                storage.delete(key, connection=session.connection())
+                if not mine:
+                    storage.delete(key, connection=session.connection())
                 earlier = session.scalar(sql.EARLIER_RESULT, {
                     "r_job_id": claim.job_id, "r_item_id": claim.item_id})
                 session.execute(sa.update(sql.items).where(sql.items.c.seq == claim.seq)

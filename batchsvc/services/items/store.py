@@ -118,6 +118,12 @@ def output_key(claim: Claim, result_id: str) -> str:
     return f"results/{claim.project_id}/{claim.job_id}/{result_id}.json"
 
 
+def user_output(claim: Claim, extension: str = "json") -> str | None:
+    """The object ``output_s3_path_prefix`` asks for: ``<prefix>/<item id>.<extension>``."""
+    prefix = claim.job.params.get("output_s3_path_prefix")
+    return f"{prefix.rstrip('/')}/{claim.item_id}.{extension}" if prefix else None
+
+
 def lineage_row(claim: Claim, result_id: str, key: str, summary: Any) -> dict[str, Any]:
     """The processing record of ``claim`` (both stores write this row)."""
     assert claim.file is not None

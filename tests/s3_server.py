@@ -60,8 +60,12 @@ class S3Server:
 
 @contextmanager
 def moto_server() -> Iterator[S3Server]:
+    import logging
+
     from moto.server import ThreadedMotoServer
 
+    # One access line per S3 request would bury everything else in the output.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()

@@ -64,7 +64,7 @@ def client(region: str | None = None, *, public: bool = False) -> Any:
 
 def explain(exc: Exception, url: str, doing: str) -> StorageError:
     """A readable StorageError for a boto3 failure on ``url``."""
-    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
@@ -78,9 +78,18 @@ def explain(exc: Exception, url: str, doing: str) -> StorageError:
                 or status == 403:
             return StorageError(f"access denied {doing} {url} ({code or status})")
         return StorageError(f"S3 error {doing} {url}: {code} {error.get('Message', '')}".strip())
+    if isinstance(exc, NoCredentialsError):
+        return StorageError(f"no S3 credentials are configured ({doing} {url})")
     if isinstance(exc, BotoCoreError):
         return StorageError(f"S3 unreachable {doing} {url}: {exc}")
     return StorageError(f"{doing} {url}: {exc}")
+
+
+def _code(exc: Exception) -> str:
+    from botocore.exceptions import ClientError
+
+    return str(exc.response.get("Error", {}).get("Code", "")) \
+        if isinstance(exc, ClientError) else ""
 
 
 def _parts(stream: IO[bytes], limit: int | None) -> Iterator[bytes]:
@@ -187,22 +196,29 @@ class S3Storage:
         _verify(url, data, answer)
         return data
 
-    def read_range(self, key: str, start: int, length: int) -> bytes:
-        """``length`` bytes from ``start``: one ranged GET, the rest of the object unread."""
+    def read_range(self, key: str, start: int, length: int) -> tuple[bytes, int]:
+        """(``length`` bytes from ``start``, the object's size): one ranged GET."""
         try:
             answer = self._s3.get_object(Bucket=self.bucket, Key=self._name(key),
                                          Range=f"bytes={start}-{start + length - 1}")
-            return bytes(answer["Body"].read())
+            data = bytes(answer["Body"].read())
         except Exception as exc:
+            if _code(exc) == "InvalidRange":
+                return b"", 0  # an empty object has no byte 0 to range over
             raise explain(exc, self.location(key), "reading") from exc
+        total = str(answer.get("ContentRange", "")).rsplit("/", 1)[-1]
+        return data, int(total) if total.isdigit() else start + len(data)
 
     def iter_chunks(self, key: str) -> Iterator[bytes]:
-        url = self.location(key)
-        try:
-            body = self._s3.get_object(Bucket=self.bucket, Key=self._name(key))["Body"]
-            yield from body.iter_chunks(CHUNK)
-        except Exception as exc:
-            raise explain(exc, url, "reading") from exc
+        # One ranged GET per chunk: a stream of any size holds one chunk, and a dropped
+        # connection costs one chunk's retry, not the object's.
+        start, size = 0, None
+        while size is None or start < size:
+            data, size = self.read_range(key, start, CHUNK)
+            if not data:
+                return
+            start += len(data)
+            yield data
 
     def delete(self, key: str, connection: sa.Connection | None = None) -> None:
         try:

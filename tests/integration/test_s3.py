@@ -116,7 +116,9 @@ def test_streamed_multipart_upload_bounded_memory_and_verified(
         store = S3Storage("svc", "direct")
         whole = b"".join(store.iter_chunks("big.bin"))
         assert len(whole) == size
-        assert store.read_range("big.bin", PART - 2, 4) == whole[PART - 2:PART + 2]
+        assert store.read_range("big.bin", PART - 2, 4) == (whole[PART - 2:PART + 2], size)
+        store.put_bytes("empty", b"")
+        assert list(store.iter_chunks("empty")) == [] and store.get_bytes("empty") == b""
         # A single-part object read back is checked against its sha256 metadata.
         store.put_bytes("small.json", b'{"a": 1}')
         s3_server.client().copy_object(

@@ -74,7 +74,13 @@ class Stores:
         store, key = self.resolve(ref)
         store.put_bytes(key, data, connection)
 
-    def get_bytes(self, ref: str, connection: sa.Connection | None = None) -> bytes:
+    def get_bytes(self, ref: str, connection: sa.Connection | None = None,
+                  etag: str | None = None) -> bytes:
+        """``etag``: the object must still be that version (a file registered by reference
+        is read as it was listed, never as whatever replaced it)."""
+        if etag and is_s3(ref):
+            name, key = split_url(ref)
+            return bucket(name).get_bytes(key, if_match=etag)
         store, key = self.resolve(ref)
         return store.get_bytes(key, connection)
 

@@ -72,6 +72,9 @@ def explain(exc: Exception, url: str, doing: str) -> StorageError:
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         if code in ("NoSuchKey", "404", "NotFound"):
             return StorageError(f"stored object {url} is missing")
+        if code in ("PreconditionFailed", "412") or status == 412:
+            return StorageError(f"stored object {url} changed since it was registered (its "
+                                "ETag is no longer the one listed)")
         if code == "NoSuchBucket":
             return StorageError(f"bucket {split_url(url)[0]!r} does not exist ({doing} {url})")
         if code in ("AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch") \
@@ -186,10 +189,12 @@ class S3Storage:
         except Exception as exc:
             raise explain(exc, self.location(key), "writing") from exc
 
-    def get_bytes(self, key: str, connection: sa.Connection | None = None) -> bytes:
+    def get_bytes(self, key: str, connection: sa.Connection | None = None,
+                  if_match: str | None = None) -> bytes:
         url = self.location(key)
+        version = {"IfMatch": f'"{if_match}"'} if if_match else {}
         try:
-            answer = self._s3.get_object(Bucket=self.bucket, Key=self._name(key))
+            answer = self._s3.get_object(Bucket=self.bucket, Key=self._name(key), **version)
             data = answer["Body"].read()
         except Exception as exc:
             raise explain(exc, url, "reading") from exc

@@ -328,3 +328,26 @@ def test_s3_paths_denied_fail_readably(s3_cluster_stack: Stack, s3_server: S3Ser
     with pytest.raises(Exception, match="input_s3_path"):
         client.beta.batch.create(item_ids=[item.item_id], job_config={
             "parameters": {"input_s3_path": "s3://user-in/one/"}})
+
+
+def test_an_imported_file_is_read_as_it_was_listed(s3_cluster_stack: Stack,
+                                                   s3_server: S3Server) -> None:
+    """A key overwritten after its import fails its item (If-Match on the listed ETag);
+    the untouched one parses."""
+    _put_corpus(s3_server, "user-in", "changed/", ["minimal-document.pdf", "table_06.html"])
+    client = s3_cluster_stack.sdk()
+    directory = client.beta.directories.create(name="s3-changed")
+    url = f"{s3_cluster_stack.url}/api/v1/beta/directories/{directory.id}/imports"
+    started = requests.post(url, headers=s3_cluster_stack.headers(),
+                            json={"s3_path": "s3://user-in/changed/"}, timeout=10).json()
+    assert _wait_import(s3_cluster_stack, directory.id, started["id"])["final"][
+        "files_registered"] == 2
+    s3_server.client().put_object(Bucket="user-in", Key="changed/table_06.html",
+                                  Body=b"<p>another version</p>")
+    status = wait_job(client, client.beta.batch.create(
+        job_config=PARSE, directory_id=directory.id).id)
+    assert (status.job.processed_items, status.job.failed_items) == (1, 1)
+    failed = [i for i in client.beta.batch.job_items.list(status.job.id) if i.status == "failed"]
+    assert [i.error_message for i in failed] == [
+        "stored object s3://user-in/changed/table_06.html changed since it was registered "
+        "(its ETag is no longer the one listed)"]

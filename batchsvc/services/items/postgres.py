@@ -42,7 +42,7 @@ def _claim_statement(storage: Storage) -> itemdb.Compiled:
         (sa.and_(sql.files.c.size <= _WANTS_BYTES, reusable.c.id.is_(None)), reader))
     return itemdb.compile_statement(sa.select(
         claimed, sql.files.c.size, sql.files.c.sha256, sql.files.c.storage_key, reusable.c.id,
-        data
+        data, sql.files.c.etag
     ).select_from(
         claimed.outerjoin(sql.files, sa.and_(sql.files.c.id == claimed.c.file_id,
                                              sql.files.c.deleted_at.is_(None)))
@@ -87,8 +87,8 @@ class PostgresItemStore:
         seq, job_id, item_id, file_id, name, attempt, project_id = row[:7]
         job, starts = self.jobs.get(job_id, lambda: itemdb.execute(
             _compiled(sql.JOB), {"b_job": job_id}).fetchone())
-        size, sha256, key, reusable, data = row[7:]
-        file = None if size is None else FileInfo(size, sha256, key, reusable, data)
+        size, sha256, key, reusable, data, etag = row[7:]
+        file = None if size is None else FileInfo(size, sha256, key, reusable, data, etag)
         return Claim(seq, job_id, item_id, file_id, name, attempt, project_id, job, file, starts)
 
     def finish(self, claim: Claim, status: ItemStatus, *, error: str | None = None,
@@ -125,4 +125,4 @@ class PostgresItemStore:
         assert claim.file is not None
         if claim.file.data is not None:
             return claim.file.data
-        return get_storage().get_bytes(claim.file.storage_key)
+        return get_storage().get_bytes(claim.file.storage_key, etag=claim.file.etag)

@@ -45,7 +45,8 @@ class SqliteItemStore:
             found = None if row.file_id is None else session.execute(sql.FILE_OF_CLAIM, {
                 "b_file": row.file_id, "b_project": row.project_id,
                 "b_job": row.job_id}).first()
-        file = None if found is None else FileInfo(found[0], found[1], found[2], found[3])
+        file = None if found is None else FileInfo(found[0], found[1], found[2], found[3],
+                                                   etag=found[4])
         return Claim(row.seq, row.job_id, row.item_id, row.file_id, row.item_name,
                      row.attempts, row.project_id, job, file, starts)
 
@@ -85,7 +86,7 @@ class SqliteItemStore:
 
     def read_file(self, claim: Claim) -> bytes:
         assert claim.file is not None
-        return get_storage().get_bytes(claim.file.storage_key)
+        return get_storage().get_bytes(claim.file.storage_key, etag=claim.file.etag)
 
 
 def _rows(result: Any) -> bool:

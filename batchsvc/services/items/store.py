@@ -49,6 +49,8 @@ class FileInfo:
     cached_result_id: str | None
     # The bytes, when the claim could read them in the same query.
     data: bytes | None = None
+    # A file registered by reference (an S3 import): the object version it was listed at.
+    etag: str | None = None
 
 
 @dataclass(frozen=True)

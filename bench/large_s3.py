@@ -6,6 +6,8 @@ The objects are put into moto's store directly (setup, not timed). Timed: the ba
 call with ``input_s3_path`` (the directory is filled by reference), the import (listing and
 registering N keys), then every item read from S3, parsed and its result written back to
 the service bucket. Reports creation latency, import seconds, items/s and peak RSS.
+``import_only``: just the import of the prefix into a directory (the route a client polls),
+to see a 100,000-key listing in bounded memory when parsing them all would not fit.
 """
 
 from __future__ import annotations
@@ -50,7 +52,28 @@ def _import_seconds(dep: Any, directory_id: str) -> float:
         return (row.completed_at - row.created_at).total_seconds()
 
 
-def run(n: int, workers: int) -> None:
+def import_only(dep: Any, directory_id: str, n: int) -> dict[str, Any]:
+    url = f"{dep.url}/api/v1/beta/directories/{directory_id}/imports"
+    status, body, create_s = http_json("POST", url, dep.headers(),
+                                       {"s3_path": f"s3://{BUCKET}/{PREFIX}"})
+    if status != 202:
+        raise RuntimeError(f"import answered {status}: {body}")
+    polls = 0
+    while True:
+        _, row, _ = http_json("GET", f"{url}/{body['id']}", dep.headers())
+        polls += 1
+        if row["status"] in ("completed", "failed"):
+            break
+        time.sleep(1.0)
+    seconds = _import_seconds(dep, directory_id)
+    return {"status": row["status"], "processed": row["files_registered"], "failed": 0,
+            "seconds": round(seconds, 1), "items_per_s": 0.0, "create_ms":
+            round(create_s * 1000, 1), "import_s": round(seconds, 1),
+            "import_keys_per_s": round(n / seconds, 1), "pages": row["pages_listed"],
+            "progress_polls": polls, "items_per_s_after_import": 0.0}
+
+
+def run(n: int, workers: int, only_import: bool = False) -> None:
     with moto_server() as s3:
         for bucket in ("bench-svc", BUCKET):
             s3.bucket(bucket)
@@ -69,26 +92,15 @@ def run(n: int, workers: int) -> None:
             sampler = Sampler({"api": lambda: [dep.api.proc.pid] if dep.api else [],
                                "worker": lambda: [w.pid for w in dep.workers]}, interval=0.5)
             sampler.start()
-            started = time.time()
-            job_id, create_s = create_batch(dep, {"directory_id": body["id"], "job_config": {
-                "parameters": {"input_s3_path": f"s3://{BUCKET}/{PREFIX}"}}})
-            row = wait_job(job_id, max(900.0, n / 10), interval=1.0)
-            wall = row["completed_at"].timestamp() - started
+            figures = (import_only if only_import else _batch)(dep, body["id"], n)
             sampler.stop()
-            imported = _import_seconds(dep, body["id"])
-    result = {
-        "bench": "large", "storage": "s3", "n": n, "workers": workers,
-        "status": row["status"], "processed": row["processed_items"],
-        "failed": row["failed_items"], "seconds": round(wall, 1),
-        "items_per_s": round(n / wall, 1), "create_ms": round(create_s * 1000, 1),
-        "import_s": round(imported, 1), "import_keys_per_s": round(n / imported, 1),
-        "items_per_s_after_import": round(n / max(wall - imported, 1e-9), 1),
-        "api_peak_rss_mb": round(sampler.peak_rss["api"], 1),
-        "worker_peak_rss_mb": round(sampler.peak_rss["worker"], 1), **machine(),
-    }
+    result = {"bench": "large", "storage": "s3", "n": n, "workers": workers,
+              "import_only": only_import, **figures,
+              "api_peak_rss_mb": round(sampler.peak_rss["api"], 1),
+              "worker_peak_rss_mb": round(sampler.peak_rss["worker"], 1), **machine()}
     print(table(("measure", "value"), [
-        ("items processed / failed", f"{row['processed_items']:,} / {row['failed_items']:,} "
-                                     f"of {n:,} ({row['status']})"),
+        ("items processed / failed", f"{result['processed']:,} / {result['failed']:,} "
+                                     f"of {n:,} ({result['status']})"),
         ("create (ms)", result["create_ms"]),
         ("import: seconds / keys per s", f"{result['import_s']} / "
                                          f"{result['import_keys_per_s']}"),
@@ -99,3 +111,17 @@ def run(n: int, workers: int) -> None:
          f"{result['api_peak_rss_mb']} / {result['worker_peak_rss_mb']}"),
     ]))
     emit(result)
+
+
+def _batch(dep: Any, directory_id: str, n: int) -> dict[str, Any]:
+    started = time.time()
+    job_id, create_s = create_batch(dep, {"directory_id": directory_id, "job_config": {
+        "parameters": {"input_s3_path": f"s3://{BUCKET}/{PREFIX}"}}})
+    row = wait_job(job_id, max(900.0, n / 10), interval=1.0)
+    wall = row["completed_at"].timestamp() - started
+    imported = _import_seconds(dep, directory_id)
+    return {"status": row["status"], "processed": row["processed_items"],
+            "failed": row["failed_items"], "seconds": round(wall, 1),
+            "items_per_s": round(n / wall, 1), "create_ms": round(create_s * 1000, 1),
+            "import_s": round(imported, 1), "import_keys_per_s": round(n / imported, 1),
+            "items_per_s_after_import": round(n / max(wall - imported, 1e-9), 1)}

@@ -123,6 +123,11 @@ def _register(session: Session, row: S3Import, bucket: str, prefix: str,
     if not objects:
         return 0
     refs = {f"s3://{bucket}/{o['Key']}": o for o in objects}
+    if session.get_bind().dialect.name == "postgresql":
+        # A plan for these 1,000 values, not a prepared generic one: Postgres hashes an IN
+        # list only when it sees the values; the generic plan compared every row of the
+        # directory with each of them in turn (30,000 keys: 31 s of a 39 s import).
+        session.execute(sa.text("SET LOCAL plan_cache_mode = force_custom_plan"))
     known = set(session.scalars(sa.select(DirectoryFile.unique_id).where(
         DirectoryFile.directory_id == row.directory_id, DirectoryFile.deleted_at.is_(None),
         DirectoryFile.unique_id.in_(list(refs)))))

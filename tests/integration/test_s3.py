@@ -69,8 +69,10 @@ def test_presigned_download_bypasses_the_api(s3_cluster_stack: Stack) -> None:
     assert "four%20pages.pdf" in answer.headers["Content-Disposition"]
 
     directory, (uploaded,) = upload_directory(client, "s3-download", ["table_06.html"])
-    got = client.beta.directories.files.get(uploaded.id, directory_id=directory.id)
+    got = client.beta.directories.files.get(uploaded.id, directory_id=directory.id,
+                                            expand=["download_url"])
     assert got.download_url is not None
+    assert got.download_url.url.startswith(f"{endpoint}/svc/")  # S3's own, not the API's
     assert requests.get(got.download_url.url, timeout=10).content == read_bytes("table_06.html")
 
 

@@ -25,6 +25,12 @@ class TooLarge(ServiceError):
     status = 413
 
 
+class Unavailable(ServiceError):
+    """503: a service the request needs (the object store) refused or did not answer."""
+
+    status = 503
+
+
 class Invalid(ServiceError):
     """422 naming the field: ``Invalid(["body", "item_ids", 3], "no such file")``."""
 

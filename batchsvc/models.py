@@ -59,7 +59,10 @@ class StoredFile(Base):
     content_type: Mapped[str | None] = mapped_column(sa.String(200))
     size: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     sha256: Mapped[str] = mapped_column(sa.String(64))
-    storage_key: Mapped[str] = mapped_column(sa.String(300))
+    # A storage ref (batchsvc.storage): a bare key, or s3://bucket/key (up to 1024 bytes).
+    storage_key: Mapped[str] = mapped_column(sa.String(1100))
+    # An object registered by reference from an S3 prefix: its ETag when listed.
+    etag: Mapped[str | None] = mapped_column(sa.String(100))
     purpose: Mapped[str | None] = mapped_column(sa.String(100))
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
@@ -152,6 +155,8 @@ class BatchJob(Base):
     refine_requested_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     refined_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     cancel_reason: Mapped[str | None] = mapped_column(sa.Text)
+    # input_s3_path: the import filling the job's directory; dispatch waits for it.
+    import_id: Mapped[str | None] = mapped_column(sa.String(64))
     retry_of: Mapped[str | None] = mapped_column(sa.String(64))
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
@@ -228,7 +233,7 @@ class ProcessingResult(Base):
     file_sha256: Mapped[str] = mapped_column(sa.String(64))
     job_type: Mapped[str] = mapped_column(sa.String(16))
     parameters_hash: Mapped[str] = mapped_column(sa.String(64))
-    output_key: Mapped[str] = mapped_column(sa.String(300))
+    output_key: Mapped[str] = mapped_column(sa.String(1100))
     output_metadata: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     # False when the job asked for do_not_cache: never reused by a later batch.
     cacheable: Mapped[bool] = mapped_column(sa.Boolean, default=True)
@@ -334,6 +339,29 @@ class IdempotencyKey(Base):
     body_hash: Mapped[str] = mapped_column(sa.String(64))
     job_id: Mapped[str] = mapped_column(sa.String(64))
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+
+class S3Import(Base):
+    """Filling a directory from an S3 prefix, one listing page per transaction: ``token``
+    (the listing's continuation) and the counts are what a crash resumes from and what the
+    progress route shows."""
+
+    __tablename__ = "s3_imports"
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    project_id: Mapped[str] = mapped_column(sa.String(64))
+    directory_id: Mapped[str] = mapped_column(sa.String(64), index=True)
+    source: Mapped[str] = mapped_column(sa.String(1100))
+    region: Mapped[str | None] = mapped_column(sa.String(64))
+    status: Mapped[str] = mapped_column(sa.String(16))
+    pages: Mapped[int] = mapped_column(sa.Integer, default=0)
+    token: Mapped[str | None] = mapped_column(sa.Text)
+    listed: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    registered: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    skipped: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    error_message: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
 
 
 class Blob(Base):

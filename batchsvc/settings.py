@@ -31,6 +31,21 @@ class Settings:
     broker_url: str = ""
     result_backend: str = ""
     storage_url: str = ""
+    # Where bare keys (what file:// and db:// stores write) are read when storage_url is an
+    # s3:// URL; empty: the store this database would have by default (README, Deployment).
+    local_storage_url: str = ""
+    # S3-compatible object storage (storage_url s3://bucket/prefix, input_s3_path,
+    # output_s3_path_prefix). Empty credentials: boto3's usual chain (AWS_ACCESS_KEY_ID...).
+    s3_endpoint_url: str = ""
+    # The endpoint presigned download URLs name, when clients reach the store by another
+    # address than the workers do (compose: http://minio:9000 inside, localhost outside).
+    s3_public_endpoint_url: str = ""
+    s3_region: str = ""
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = ""
+    # "path" (MinIO, moto; the default with an endpoint URL), "virtual" or "auto".
+    s3_addressing_style: str = ""
+    s3_timeout_seconds: float = 30.0
     # Prefix for every broker and result key, so several deployments (or test runs) can share
     # one Redis without seeing each other's messages.
     namespace: str = ""
@@ -156,6 +171,14 @@ class Settings:
             # Every worker on every host reaches the database already: no extra service.
             return "db://"
         return f"file://{self.data_path / 'files'}"
+
+    @property
+    def resolved_local_storage_url(self) -> str:
+        if not self.resolved_storage_url.startswith("s3:"):
+            return self.resolved_storage_url
+        if self.local_storage_url:
+            return self.local_storage_url
+        return "db://" if self.is_postgres else f"file://{self.data_path / 'files'}"
 
     @property
     def heartbeat_seconds(self) -> float:

@@ -44,7 +44,8 @@ J, I = JobStatus, ItemStatus  # noqa: E741 - short names for the tables below
 # every item is terminal (pipeline.advance). Cancelled jobs keep cancelled even while their
 # running items finish.
 JOB_MOVES: dict[JobStatus, frozenset[JobStatus]] = {
-    J.PENDING: frozenset({J.DISPATCHED, J.CANCELLED}),
+    # pending -> failed: the S3 prefix its directory was to be filled from could not be read.
+    J.PENDING: frozenset({J.DISPATCHED, J.FAILED, J.CANCELLED}),
     J.DISPATCHED: frozenset({J.RUNNING, J.COMPLETED, J.FAILED, J.CANCELLED}),
     J.RUNNING: frozenset({J.COMPLETED, J.FAILED, J.CANCELLED}),
     J.COMPLETED: frozenset(),

@@ -4,6 +4,8 @@ Reports creation latency (directory batch, and an ``item_ids`` batch of 10,000 i
 peak RSS of the API and of every worker process, Redis growth (peak and after), pages in
 flight and how busy the item workers were (item queue never empty, pool CPU share).
 Usage: .venv/bin/python bench/large.py [--n 10000] [--workers 2] [--full]  (--full: 100,000)
+       [--storage db|s3 [--import-only]]  (s3: the same batch over an S3 prefix, or only
+       its import; bench/large_s3.py)
 """
 
 from __future__ import annotations
@@ -74,8 +76,17 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=10_000)
     ap.add_argument("--workers", type=int, default=2, help="item worker processes")
     ap.add_argument("--full", action="store_true", help="N = 100,000")
+    ap.add_argument("--storage", choices=("db", "s3"), default="db",
+                    help="db: files in Postgres (db://); s3: an S3 prefix imported by reference")
+    ap.add_argument("--import-only", action="store_true",
+                    help="with --storage s3: only import the prefix (no parsing)")
     args = ap.parse_args()
     n = 100_000 if args.full else args.n
+    if args.storage == "s3":
+        import large_s3
+
+        large_s3.run(n, args.workers, args.import_only)
+        return
     with deployment() as dep:
         dep.start_api()
         items = dep.start_worker(queues=("parse", "classify"), concurrency=args.workers)

@@ -119,3 +119,29 @@ class DirectoryFileListSchema(Schema):
     items = fields.List(fields.Nested(DirectoryFileSchema))
     next_page_token = fields.String(allow_none=True)
     total_size = fields.Integer(allow_none=True)
+
+
+class S3ImportCreateSchema(Schema):
+    """``POST /api/v1/beta/directories/{id}/imports``: fill the directory from an S3 prefix."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    s3_path = fields.String(required=True, validate=Length(min=6, max=1100))
+    region = fields.String(allow_none=True, validate=Length(max=64))
+
+
+class S3ImportSchema(Schema):
+    id = fields.String()
+    directory_id = fields.String()
+    source = fields.String()
+    region = fields.String(allow_none=True)
+    status = fields.String()
+    pages_listed = fields.Integer()
+    objects_listed = fields.Integer()
+    files_registered = fields.Integer()
+    objects_skipped = fields.Integer()
+    error_message = fields.String(allow_none=True)
+    created_at = fields.AwareDateTime(allow_none=True)
+    updated_at = fields.AwareDateTime(allow_none=True)
+    completed_at = fields.AwareDateTime(allow_none=True)

@@ -3,6 +3,7 @@
 from batchsvc import logs, metrics
 from tasks import (  # noqa: F401 - registers the tasks
     dispatch,
+    imports,
     items,
     lifecycle,
     refinement,

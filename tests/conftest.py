@@ -19,6 +19,12 @@ from tests.harness import (
     port_open,
     postgres_database,
 )
+from tests.s3_server import S3Server, moto_server
+
+# The service's own bucket and a user's input and output buckets: the service's IAM user may
+# use these; S3_FORBIDDEN exists but is not granted to it.
+S3_BUCKETS = ("svc", "user-in", "user-out")
+S3_FORBIDDEN = "forbidden"
 
 
 @contextmanager
@@ -144,6 +150,44 @@ def cluster_stack(module_pg_url: str, tmp_path_factory: pytest.TempPathFactory
                              broker_url=REDIS_URL)
     with running_stack(settings) as stack:
         yield stack
+
+
+@pytest.fixture(scope="module")
+def s3_server() -> Iterator[S3Server]:
+    """moto's S3 server on loopback with the buckets above and the service's IAM user."""
+    with moto_server() as server:
+        for name in (*S3_BUCKETS, S3_FORBIDDEN):
+            server.bucket(name)
+        yield server
+
+
+def s3_settings(settings: Settings, server: S3Server, endpoint: str | None = None,
+                **overrides: Any) -> Settings:
+    """``settings`` storing in ``s3://svc/batchsvc`` as the service's IAM user."""
+    if server.endpoint not in _S3_USERS:
+        _S3_USERS[server.endpoint] = server.user("batchsvc", list(S3_BUCKETS))
+    access, secret = _S3_USERS[server.endpoint]
+    values: dict[str, Any] = {
+        "storage_url": "s3://svc/batchsvc", "s3_endpoint_url": endpoint or server.endpoint,
+        "s3_access_key_id": access, "s3_secret_access_key": secret}
+    return replace(settings, **(values | overrides))
+
+
+_S3_USERS: dict[str, tuple[str, str]] = {}
+
+
+@pytest.fixture(scope="module")
+def s3_cluster_stack(s3_server: S3Server, tmp_path_factory: pytest.TempPathFactory
+                     ) -> Iterator[Stack]:
+    """The cluster stack (its own Postgres database, Redis, a worker) with files and results
+    in the moto server's ``svc`` bucket."""
+    if not (port_open(5432) and port_open(6379)):
+        pytest.skip("PostgreSQL and Redis are needed on 127.0.0.1")
+    with postgres_database() as url:
+        settings = s3_settings(base_settings(tmp_path_factory.mktemp("s3"), database_url=url,
+                                             broker_url=REDIS_URL), s3_server)
+        with running_stack(settings) as stack:
+            yield stack
 
 
 @pytest.fixture(scope="module")

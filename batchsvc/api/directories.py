@@ -15,6 +15,7 @@ from batchsvc.api.common import (
 )
 from batchsvc.errors import Invalid
 from batchsvc.services import directories as service
+from batchsvc.services import imports
 from batchsvc.uow import unit_of_work
 from schemas import directories as s
 
@@ -112,3 +113,20 @@ def delete_file(directory_id: str, directory_file_id: str):
     with unit_of_work() as session:
         service.delete_directory_file(session, project_id(), directory_id, directory_file_id)
     return "", 204
+
+
+@bp.post("/<directory_id>/imports")
+def start_import(directory_id: str):
+    data = load(s.S3ImportCreateSchema(), json_body(), "body")
+    source = imports.parse_source(data["s3_path"], ["body", "s3_path"])
+    with unit_of_work() as session:
+        row = imports.start_import(session, project_id(), directory_id, source,
+                                   data.get("region"))
+        return dump(s.S3ImportSchema(), imports.import_view(row)), 202
+
+
+@bp.get("/<directory_id>/imports/<import_id>")
+def get_import(directory_id: str, import_id: str):
+    with unit_of_work() as session:
+        row = imports.get_import(session, project_id(), directory_id, import_id)
+        return dump(s.S3ImportSchema(), imports.import_view(row))

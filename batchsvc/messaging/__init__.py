@@ -23,6 +23,7 @@ CLASSIFY_ITEM = "batchsvc.classify_item"
 DELIVER_WEBHOOK = "batchsvc.deliver_webhook"
 SWEEP = "batchsvc.sweep"
 REFINE_JOB = "batchsvc.refine_job"
+IMPORT_PAGE = "batchsvc.import_page"
 ITEM_TASKS = {"parse": PARSE_ITEM, "classify": CLASSIFY_ITEM}
 # Tasks whose first argument is a job id (logs bind it to every line).
 JOB_ARG_TASKS = frozenset({DISPATCH_JOB, PAGE_DONE, ADVANCE_JOB})

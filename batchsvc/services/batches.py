@@ -25,7 +25,7 @@ from batchsvc.models import (
     utcnow,
 )
 from batchsvc.secrets import encrypt, split_secrets
-from batchsvc.services import counts
+from batchsvc.services import counts, imports
 from batchsvc.services import directories as directory_service
 from batchsvc.services.pipeline import insert_items
 from batchsvc.settings import get_settings
@@ -110,6 +110,22 @@ def _resolve_item_ids(
     return [(i, *found[i]) for i in item_ids]
 
 
+def _s3_options(config: dict[str, Any], data: dict[str, Any]) -> str | None:
+    """Check ``input_s3_path`` (the prefix that fills the job's directory; returned) and
+    ``output_s3_path_prefix`` (where each item's results are written)."""
+    params = config.get("parameters") or {}
+    loc = ["body", "job_config", "parameters"]
+    if params.get("output_s3_path_prefix"):
+        imports.parse_source(params["output_s3_path_prefix"], [*loc, "output_s3_path_prefix"])
+    if not params.get("input_s3_path"):
+        return None
+    source = imports.parse_source(params["input_s3_path"], [*loc, "input_s3_path"])
+    if not data.get("directory_id"):
+        raise Invalid([*loc, "input_s3_path"], "needs directory_id: the directory is filled "
+                      "from the prefix, then processed")
+    return source
+
+
 def create_batch(
     session: Session, project_id: str, data: dict[str, Any], idempotency_key: str | None = None,
 ) -> tuple[BatchJob, bool]:
@@ -121,6 +137,7 @@ def create_batch(
     # The schema validated the config (schemas.batch.JobConfigField) and told its type.
     job_type, raw_config = data["job_type"], data["job_config"]
     validate_targets(raw_config, ["body", "job_config"])
+    source = _s3_options(raw_config, data)
     items = None
     if not data.get("directory_id"):
         items = _resolve_item_ids(session, project_id, data["item_ids"])
@@ -129,6 +146,11 @@ def create_batch(
     job = new_job(session, project_id, job_type, raw_config, items=items,
                   directory_id=data.get("directory_id"), page_size=data.get("page_size"),
                   threshold=data.get("continue_as_new_threshold"))
+    if source is not None:
+        # Dispatch waits until the import has filled the directory (pipeline.claim_dispatch).
+        job.import_id = imports.start_import(
+            session, project_id, job.directory_id or "", source,
+            (raw_config.get("parameters") or {}).get("input_s3_region")).id
     if idempotency_key:
         session.add(IdempotencyKey(project_id=project_id, key=idempotency_key,
                                    body_hash=body_hash, job_id=job.id))
@@ -146,13 +168,15 @@ def new_job(
     config, secret_values = split_secrets(raw_config)
     page_size = page_size or settings.default_page_size
     cacheable = is_cacheable(raw_config)
+    # Each item's results must land under the output prefix, so none is skipped as done.
+    writes_out = bool((raw_config.get("parameters") or {}).get("output_s3_path_prefix"))
     job = BatchJob(
         id=new_id("bjb-"), project_id=project_id, job_type=job_type, status=JobStatus.PENDING,
         job_config=config, secrets=encrypt(secret_values),
         parameters_hash=parameters_hash(job_type, raw_config), page_size=page_size,
         continue_as_new_threshold=threshold or page_size, cacheable=cacheable,
         # A retry re-runs its items even where an identical file was processed before.
-        reuses_results=cacheable and retry_of is None, retry_of=retry_of,
+        reuses_results=cacheable and retry_of is None and not writes_out, retry_of=retry_of,
     )
     if job_type == "classify":
         job.classifier_job_id = classifier_job_id or create_classifier_job(

@@ -82,6 +82,8 @@ def dispatch(job_id: str) -> str:
         status = job.status if job else None
     if status is None:
         return "missing"
+    if status == JobStatus.PENDING:
+        return "waiting for its S3 import"
     if status == JobStatus.CANCELLED:
         with unit_of_work() as session:
             if pipeline.cancel_unmaterialized(session, job_id):

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from batchsvc import storage as storage_mod
 from batchsvc.engines.parse.detect import SNIFF_BYTES, sniff
-from batchsvc.errors import Invalid, NotFound, TooLarge
+from batchsvc.errors import Invalid, NotFound, TooLarge, Unavailable
 from batchsvc.models import Project, StoredFile, new_id, utcnow
 from batchsvc.secrets import derived_key
 from batchsvc.services.paging import decode_token, encode_token
@@ -57,13 +57,16 @@ def store_upload(
 ) -> StoredFile:
     settings = get_settings()
     file_id = new_id()
-    key = f"files/{project_id}/{file_id}"
+    storage = storage_mod.get_storage()
+    key = storage.ref(f"files/{project_id}/{file_id}")
     sniffer = _Sniffer(stream)
     try:
-        size, digest = storage_mod.get_storage().put_stream(
+        size, digest = storage.put_stream(
             key, sniffer, limit=settings.max_upload_bytes)  # type: ignore[arg-type]  # duck-typed reader
     except storage_mod.TooLarge as exc:
         raise TooLarge(f"upload_file is larger than the limit of {exc.limit} bytes") from exc
+    except storage_mod.StorageError as exc:
+        raise Unavailable(f"the upload could not be stored: {exc}") from exc
     row = StoredFile(
         id=file_id, project_id=project_id, name=name, size=size, sha256=digest,
         storage_key=key, content_type=file_type(sniffer.head, name), purpose=purpose,

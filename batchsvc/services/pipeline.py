@@ -15,7 +15,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
-from batchsvc.models import BatchJob, DirectoryFile, JobItem, StoredFile, new_id, utcnow
+from batchsvc.models import (
+    BatchJob,
+    DirectoryFile,
+    JobItem,
+    S3Import,
+    StoredFile,
+    new_id,
+    utcnow,
+)
 from batchsvc.services import counts, refinement
 from batchsvc.settings import get_settings
 from batchsvc.states import JOB_ACTIVE, ItemStatus, JobStatus, job_sources
@@ -42,8 +50,11 @@ def insert_items(
 
 def claim_dispatch(session: Session, job_id: str) -> BatchJob | None:
     """pending -> dispatched; returns the job if it is (now) dispatchable or cancelled."""
+    # A job whose directory an S3 import is still filling waits for it (imports._finish).
+    filling = sa.exists().where(S3Import.id == BatchJob.import_id,
+                                S3Import.status.in_(("pending", "running")))
     session.execute(
-        sa.update(BatchJob).where(BatchJob.id == job_id,
+        sa.update(BatchJob).where(BatchJob.id == job_id, ~filling,
                                   BatchJob.status.in_(job_sources(JobStatus.DISPATCHED)))
         .values(status=JobStatus.DISPATCHED, updated_at=utcnow())
     )

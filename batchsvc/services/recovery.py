@@ -28,7 +28,7 @@ from batchsvc.messaging import (
     canvas,
 )
 from batchsvc.models import BatchJob, JobItem, WebhookDelivery, utcnow
-from batchsvc.services import directories, dispatch
+from batchsvc.services import directories, dispatch, imports
 from batchsvc.settings import get_settings
 from batchsvc.states import JOB_ACTIVE, DeliveryStatus, ItemStatus, JobStatus
 from batchsvc.storage import get_storage
@@ -190,10 +190,11 @@ def sweep(lost_types: Callable[[], tuple[str, ...]]) -> dict[str, Any]:
         for delivery_id in due:
             uow.send(DELIVER_WEBHOOK, delivery_id)
         expired = directories.expire_directories(session, now)
+        stalled = imports.resend_stalled(session)
     # Bytes go only once their rows are committed as deleted: a failed commit keeps both.
     store = get_storage()
     for key in expired:
         store.delete(key)
     return {"resent": recovered, "failed": failed, "dispatched": len(stuck),
-            "advanced": len(active), "webhooks": len(due), "empty_queues": list(empty),
-            "expired_files": len(expired)}
+            "advanced": len(active), "webhooks": len(due), "imports": stalled,
+            "empty_queues": list(empty), "expired_files": len(expired)}

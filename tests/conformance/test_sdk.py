@@ -15,7 +15,8 @@ PARSE_CONFIG = {"job_name": "parse_raw_file_job",
                 "parameters": {"max_pages": 3, "page_separator": "\n---\n"}}
 
 
-@pytest.fixture(params=["embedded", "cluster"])
+# s3_cluster: the cluster with files and results in moto's S3 (tests/s3_server.py).
+@pytest.fixture(params=["embedded", "cluster", "s3_cluster"])
 def stack(request: pytest.FixtureRequest):
     return request.getfixturevalue(f"{request.param}_stack")
 
@@ -100,10 +101,12 @@ def test_cancel_and_errors(stack) -> None:
     assert "max_pages" in str(invalid.value.body)
 
 
-def test_modes_agree(embedded_stack, cluster_stack) -> None:
-    """The same files and config give the same counts, statuses, lineage and text."""
+@pytest.mark.parametrize("other", ["embedded_stack", "s3_cluster_stack"])
+def test_modes_agree(other: str, cluster_stack, request: pytest.FixtureRequest) -> None:
+    """The same files and config give the same counts, statuses, lineage and text, embedded
+    or on S3 as on the database store."""
     snapshots = []
-    for stack in (embedded_stack, cluster_stack):
+    for stack in (request.getfixturevalue(other), cluster_stack):
         client = stack.sdk()
         directory, _ = upload_directory(client, "agree")
         job = client.beta.batch.create(

@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 from typing import Any
+from urllib.parse import urlparse
 
 import pytest
 import yaml
@@ -18,7 +19,7 @@ from tests.harness import ROOT
 COMPOSE = ROOT / "docker" / "compose.yaml"
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
 OURS = ("migrate", "api", "worker", "beat", "flower")
-LONG_RUNNING = ("api", "worker", "beat", "flower", "postgres", "redis")
+LONG_RUNNING = ("api", "worker", "beat", "flower", "postgres", "redis", "minio")
 
 
 def compose_plugin() -> bool:
@@ -103,6 +104,50 @@ def test_every_container_command_exists_in_the_cli(compose: dict[str, Any]) -> N
         "--port=5555", "--address=0.0.0.0"]
     with pytest.raises(SystemExit):
         parse_command(["serve", "--no-such-flag"])
+
+
+def _default(value: str) -> str:
+    """``${VAR:-default}`` -> default (compose's interpolation, for the values we read)."""
+    return re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", value)
+
+
+def test_minio_holds_the_storage_and_every_setting_exists(compose: dict[str, Any]) -> None:
+    from batchsvc.settings import Settings
+    from batchsvc.storage.s3 import split_url
+
+    services = compose["services"]
+    env = services["api"]["environment"]
+    bucket, prefix = split_url(_default(env["BATCHSVC_STORAGE_URL"]))
+    endpoint = urlparse(env["BATCHSVC_S3_ENDPOINT_URL"])
+    assert endpoint.hostname in services and endpoint.port == 9000
+    minio = services[endpoint.hostname]
+    assert minio["command"][:2] == ["server", "/data"]
+    assert any(v.endswith(":/data") for v in minio["volumes"])
+    # The bucket exists before anything stores in it, made by the one-shot with the same key.
+    buckets = services["buckets"]
+    assert buckets["command"] == ["mb", "--ignore-existing", f"local/{bucket}"] and prefix
+    assert buckets["depends_on"]["minio"]["condition"] == "service_healthy"
+    assert buckets["restart"] == "no"
+    host = urlparse(_default(buckets["environment"]["MC_HOST_local"]))
+    assert (host.username, host.password, host.hostname) == (
+        _default(env["BATCHSVC_S3_ACCESS_KEY_ID"]), _default(env["BATCHSVC_S3_SECRET_ACCESS_KEY"]),
+        endpoint.hostname)
+    assert (_default(minio["environment"]["MINIO_ROOT_USER"]),
+            _default(minio["environment"]["MINIO_ROOT_PASSWORD"])) == (host.username, host.password)
+    for name in ("api", "worker", "beat"):
+        assert services[name]["depends_on"]["buckets"]["condition"] == \
+            "service_completed_successfully", name
+    # Presigned URLs name the port MinIO is published on.
+    public = urlparse(_default(env["BATCHSVC_S3_PUBLIC_ENDPOINT_URL"]))
+    assert [p for p in minio["ports"] if _default(p).endswith(f"{public.port}:9000")]
+    # Every BATCHSVC_* variable the file sets is a setting, parsed as the containers would.
+    fields = set(Settings.__dataclass_fields__)
+    for service in services.values():
+        for key in service.get("environment", {}):
+            if key.startswith("BATCHSVC_"):
+                assert key.removeprefix("BATCHSVC_").lower() in fields, key
+    settings = Settings.from_env({k: _default(str(v)) for k, v in env.items()})
+    assert settings.resolved_storage_url == "s3://batchsvc/data"
 
 
 def stages() -> list[list[str]]:

@@ -25,7 +25,8 @@ def store_images(claim: Claim, run: EngineRun) -> None:
     keys: dict[str, str] = {}
     warnings: list[str] = []
     for image in run.images:
-        key = f"{image_prefix(claim)}/{image.name}"
+        # A ref in the store new writes go to (an S3 bucket's URL, or a bare local key).
+        key = storage.ref(f"{image_prefix(claim)}/{image.name}")
         try:
             storage.put_bytes(key, image.data)
         except StorageError as exc:

@@ -17,7 +17,14 @@ from sqlalchemy.dialects import postgresql
 
 from batchsvc.models import new_id
 from batchsvc.services.items import itemdb, sql
-from batchsvc.services.items.store import Claim, FileInfo, JobCache, lineage_row, output_key
+from batchsvc.services.items.store import (
+    Claim,
+    FileInfo,
+    JobCache,
+    lineage_row,
+    output_key,
+    user_output,
+)
 from batchsvc.settings import get_settings
 from batchsvc.states import ItemStatus
 from batchsvc.storage import Storage, get_storage
@@ -35,7 +42,7 @@ def _claim_statement(storage: Storage) -> itemdb.Compiled:
         (sa.and_(sql.files.c.size <= _WANTS_BYTES, reusable.c.id.is_(None)), reader))
     return itemdb.compile_statement(sa.select(
         claimed, sql.files.c.size, sql.files.c.sha256, sql.files.c.storage_key, reusable.c.id,
-        data
+        data, sql.files.c.etag
     ).select_from(
         claimed.outerjoin(sql.files, sa.and_(sql.files.c.id == claimed.c.file_id,
                                              sql.files.c.deleted_at.is_(None)))
@@ -80,8 +87,8 @@ class PostgresItemStore:
         seq, job_id, item_id, file_id, name, attempt, project_id = row[:7]
         job, starts = self.jobs.get(job_id, lambda: itemdb.execute(
             _compiled(sql.JOB), {"b_job": job_id}).fetchone())
-        size, sha256, key, reusable, data = row[7:]
-        file = None if size is None else FileInfo(size, sha256, key, reusable, data)
+        size, sha256, key, reusable, data, etag = row[7:]
+        file = None if size is None else FileInfo(size, sha256, key, reusable, data, etag)
         return Claim(seq, job_id, item_id, file_id, name, attempt, project_id, job, file, starts)
 
     def finish(self, claim: Claim, status: ItemStatus, *, error: str | None = None,
@@ -91,9 +98,11 @@ class PostgresItemStore:
 
     def store_result(self, claim: Claim, output: bytes, summary: dict[str, Any]) -> str | None:
         result_id = new_id("res-")
-        key = output_key(claim, result_id)
         storage = get_storage()
-        writer = storage.sql_writer(len(output))
+        # The user's object when the job names an output prefix: lineage points at it.
+        mine = user_output(claim)
+        key = mine or storage.ref(output_key(claim, result_id))
+        writer = None if mine else storage.sql_writer(len(output))
         if writer is None:
             storage.put_bytes(key, output)
         lineage = lineage_row(claim, result_id, key, json.dumps(summary))
@@ -102,8 +111,9 @@ class PostgresItemStore:
             **sql.finish_params(claim.seq, claim.attempt, ItemStatus.COMPLETED),
             "blob_key": key, "blob_data": output,
         }).fetchone()
-        if row is None or not row[1]:
-            # The claim was lost (no row) or an earlier run's lineage won: ours is orphaned.
+        if (row is None or not row[1]) and not mine:
+            # The claim was lost (no row) or an earlier run's lineage won: ours is orphaned
+            # (a user's object has one name per item: the winner's, kept).
             storage.delete(key)
         return None if row is None else row[0]
 
@@ -115,4 +125,4 @@ class PostgresItemStore:
         assert claim.file is not None
         if claim.file.data is not None:
             return claim.file.data
-        return get_storage().get_bytes(claim.file.storage_key)
+        return get_storage().get_bytes(claim.file.storage_key, etag=claim.file.etag)

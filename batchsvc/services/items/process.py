@@ -28,10 +28,10 @@ from batchsvc.services.items.engines import (
 )
 from batchsvc.services.items.images import store_images
 from batchsvc.services.items.reuse import reused_parse
-from batchsvc.services.items.store import Claim
+from batchsvc.services.items.store import Claim, user_output
 from batchsvc.settings import get_settings
 from batchsvc.states import ItemStatus
-from batchsvc.storage import StorageError
+from batchsvc.storage import StorageError, get_storage
 from batchsvc.uow import unit_of_work
 
 log = logging.getLogger("batchsvc.items")
@@ -106,8 +106,12 @@ def _outcome(claim: Claim, hard_limit: float) -> tuple[ItemStatus, dict[str, Any
         return ItemStatus.FAILED, {"error": f"could not process the document: "
                                    f"{type(exc).__name__}: {exc}"}
     store_images(claim, run)
-    result_id = store.store_result(claim, json.dumps(run.output, default=str).encode(),
-                                   run.summary)
+    output = json.dumps(run.output, default=str).encode()
+    try:
+        write_user_outputs(claim, run.output)
+        result_id = store.store_result(claim, output, run.summary)
+    except StorageError as exc:
+        return ItemStatus.FAILED, {"error": f"output_s3_path_prefix: {exc}"}
     if result_id is None:
         _fenced(claim)
     if result_id is not None and run.evidence is not None:
@@ -129,3 +133,15 @@ def _fenced(claim: Claim) -> None:
     # worker's work was dropped; nothing else changes.
     log.warning("item %s: claim %s was taken over while it ran; this result was discarded",
                 claim.seq, claim.attempt)
+
+
+def write_user_outputs(claim: Claim, output: Any) -> None:
+    """``output_s3_path_prefix``: the item's markdown and text beside its JSON (which
+    store_result writes, so lineage points at it); StorageError names the key."""
+    if user_output(claim) is None or claim.job.job_type != "parse":
+        return
+    from batchsvc.engines.parse.render import full_markdown, full_text
+
+    storage = get_storage()
+    for extension, text in (("md", full_markdown(output)), ("txt", full_text(output))):
+        storage.put_bytes(str(user_output(claim, extension)), text.encode())

@@ -72,7 +72,7 @@ def reusable_result(project_id: Any, job_id: Any) -> Any:
 FILE_OF_CLAIM = (
     sa.select(files.c.size, files.c.sha256, files.c.storage_key,
               reusable_result(sa.bindparam("b_project"), sa.bindparam("b_job"))
-              .scalar_subquery())
+              .scalar_subquery(), files.c.etag)
     .where(files.c.id == sa.bindparam("b_file"), files.c.deleted_at.is_(None))
 )
 

@@ -11,7 +11,14 @@ from sqlalchemy.engine import CursorResult
 
 from batchsvc.models import new_id
 from batchsvc.services.items import sql
-from batchsvc.services.items.store import Claim, FileInfo, JobCache, lineage_row, output_key
+from batchsvc.services.items.store import (
+    Claim,
+    FileInfo,
+    JobCache,
+    lineage_row,
+    output_key,
+    user_output,
+)
 from batchsvc.settings import get_settings
 from batchsvc.states import ItemStatus
 from batchsvc.storage import get_storage
@@ -38,7 +45,8 @@ class SqliteItemStore:
             found = None if row.file_id is None else session.execute(sql.FILE_OF_CLAIM, {
                 "b_file": row.file_id, "b_project": row.project_id,
                 "b_job": row.job_id}).first()
-        file = None if found is None else FileInfo(found[0], found[1], found[2], found[3])
+        file = None if found is None else FileInfo(found[0], found[1], found[2], found[3],
+                                                   etag=found[4])
         return Claim(row.seq, row.job_id, row.item_id, row.file_id, row.item_name,
                      row.attempts, row.project_id, job, file, starts)
 
@@ -51,8 +59,9 @@ class SqliteItemStore:
     def store_result(self, claim: Claim, output: bytes, summary: dict[str, Any]) -> str | None:
         assert claim.file is not None
         result_id = new_id("res-")
-        key = output_key(claim, result_id)
         storage = get_storage()
+        mine = user_output(claim)
+        key = mine or storage.ref(output_key(claim, result_id))
         with unit_of_work() as session:
             # One transaction: nothing of ours is kept unless the claim is still ours.
             if not _rows(session.execute(sql.FINISH, sql.finish_params(
@@ -61,7 +70,8 @@ class SqliteItemStore:
             storage.put_bytes(key, output, connection=session.connection())
             lineage = lineage_row(claim, result_id, key, summary)
             if session.execute(INSERT_LINEAGE, lineage).scalar() is None:
-                storage.delete(key, connection=session.connection())
+                if not mine:
+                    storage.delete(key, connection=session.connection())
                 earlier = session.scalar(sql.EARLIER_RESULT, {
                     "r_job_id": claim.job_id, "r_item_id": claim.item_id})
                 session.execute(sa.update(sql.items).where(sql.items.c.seq == claim.seq)
@@ -76,7 +86,7 @@ class SqliteItemStore:
 
     def read_file(self, claim: Claim) -> bytes:
         assert claim.file is not None
-        return get_storage().get_bytes(claim.file.storage_key)
+        return get_storage().get_bytes(claim.file.storage_key, etag=claim.file.etag)
 
 
 def _rows(result: Any) -> bool:

@@ -49,6 +49,8 @@ class FileInfo:
     cached_result_id: str | None
     # The bytes, when the claim could read them in the same query.
     data: bytes | None = None
+    # A file registered by reference (an S3 import): the object version it was listed at.
+    etag: str | None = None
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,12 @@ class JobCache:
 
 def output_key(claim: Claim, result_id: str) -> str:
     return f"results/{claim.project_id}/{claim.job_id}/{result_id}.json"
+
+
+def user_output(claim: Claim, extension: str = "json") -> str | None:
+    """The object ``output_s3_path_prefix`` asks for: ``<prefix>/<item id>.<extension>``."""
+    prefix = claim.job.params.get("output_s3_path_prefix")
+    return f"{prefix.rstrip('/')}/{claim.item_id}.{extension}" if prefix else None
 
 
 def lineage_row(claim: Claim, result_id: str, key: str, summary: Any) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""File bytes behind one small interface. Messages carry keys, never bytes.
+"""The stores that keep bytes next to the service.
 
 - ``file:///path``: a directory (the embedded default; a shared mount works for a fleet).
 - ``db://``: chunks in the ``blobs`` table of the service database, so a fleet needs no
@@ -13,67 +13,12 @@ import tempfile
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
-from typing import IO, Any, Protocol, cast
-from urllib.parse import urlparse
+from typing import IO, Any, cast
 
 import sqlalchemy as sa
 
-CHUNK = 1024 * 1024
-
-
-class StorageError(Exception):
-    pass
-
-
-class TooLarge(StorageError):
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"file is larger than the limit of {limit} bytes")
-        self.limit = limit
-
-
-class Storage(Protocol):
-    # Hashable: callers cache statements built for a store.
-    def __hash__(self) -> int: ...
-
-    def put_stream(self, key: str, stream: IO[bytes], limit: int | None = None) -> tuple[int, str]:
-        """Store a stream; return (size, sha256 hex). Raise TooLarge past ``limit`` bytes."""
-
-    def put_bytes(self, key: str, data: bytes, connection: sa.Connection | None = None) -> None:
-        """``connection``: a database store writes inside the caller's transaction."""
-
-    def get_bytes(self, key: str, connection: sa.Connection | None = None) -> bytes: ...
-
-    def iter_chunks(self, key: str) -> Iterator[bytes]: ...
-
-    def delete(self, key: str, connection: sa.Connection | None = None) -> None: ...
-
-    def location(self, key: str) -> str: ...
-
-    def presigned_get(self, key: str, ttl_seconds: int, filename: str | None = None
-                      ) -> str | None:
-        """A URL that downloads the object without the API (an object store's presigned GET),
-        valid ``ttl_seconds``; None when the store has none (the API then signs a link to its
-        own download route)."""
-
-    def sql_reader(self, key: Any) -> Any | None:
-        """Postgres: an expression reading the bytes stored under ``key`` (a column) inside
-        the caller's own query (the item claim), or None when the bytes live elsewhere."""
-
-    def sql_writer(self, size: int) -> Any | None:
-        """Postgres: an INSERT storing a new object of ``size`` bytes (parameters
-        ``blob_key``, ``blob_data``) inside the caller's own statement, or None."""
-
-
-def _read_limited(stream: IO[bytes], limit: int | None) -> Iterator[bytes]:
-    total = 0
-    while True:
-        chunk = stream.read(CHUNK)
-        if not chunk:
-            return
-        total += len(chunk)
-        if limit is not None and total > limit:
-            raise TooLarge(limit)
-        yield chunk
+from batchsvc.storage.base import CHUNK, StorageError
+from batchsvc.storage.base import read_limited as _read_limited
 
 
 class FileStorage:
@@ -130,6 +75,9 @@ class FileStorage:
 
     def location(self, key: str) -> str:
         return self._path(key).as_uri()
+
+    def ref(self, key: str) -> str:
+        return key
 
     def presigned_get(self, key: str, ttl_seconds: int, filename: str | None = None
                       ) -> str | None:
@@ -234,6 +182,9 @@ class DatabaseStorage:
     def location(self, key: str) -> str:
         return f"db://blobs/{key}"
 
+    def ref(self, key: str) -> str:
+        return key
+
     def presigned_get(self, key: str, ttl_seconds: int, filename: str | None = None
                       ) -> str | None:
         return None
@@ -251,28 +202,3 @@ class DatabaseStorage:
     def sql_writer(self, size: int) -> Any | None:
         # One chunk only: a larger object is written in chunks by put_bytes.
         return _blob_statements()[3] if size <= CHUNK else None
-
-
-_storage: Storage | None = None
-_storage_url: str | None = None
-
-
-def storage_from_url(url: str) -> Storage:
-    parsed = urlparse(url)
-    if parsed.scheme == "file":
-        return FileStorage(parsed.path)
-    if parsed.scheme == "db":
-        from batchsvc.db import get_engine
-
-        return DatabaseStorage(get_engine)
-    raise StorageError(f"unsupported BATCHSVC_STORAGE_URL scheme {parsed.scheme!r}")
-
-
-def get_storage() -> Storage:
-    global _storage, _storage_url
-    from batchsvc.settings import get_settings
-
-    url = get_settings().resolved_storage_url
-    if _storage is None or _storage_url != url:
-        _storage, _storage_url = storage_from_url(url), url
-    return _storage

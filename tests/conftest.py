@@ -158,7 +158,11 @@ def s3_server() -> Iterator[S3Server]:
     with moto_server() as server:
         for name in (*S3_BUCKETS, S3_FORBIDDEN):
             server.bucket(name)
-        yield server
+        try:
+            yield server
+        finally:
+            # The next server may get this port; its (reset) moto has no such user.
+            _S3_USERS.pop(server.endpoint, None)
 
 
 def s3_settings(settings: Settings, server: S3Server, endpoint: str | None = None,

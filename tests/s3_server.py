@@ -13,6 +13,8 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
+import requests
+
 from tests.harness import free_port
 
 ROOT_KEY = ("AKIAROOTTESTKEY00000", "root-secret")
@@ -49,8 +51,6 @@ class S3Server:
     def enforcing(self) -> Iterator[None]:
         """moto checks credentials and IAM user policies only while this is on (it does not
         evaluate bucket policies, and its presigned-URL path fails under enforcement)."""
-        import requests
-
         requests.post(f"{self.endpoint}/moto-api/reset-auth", data=b"0", timeout=5)
         try:
             yield
@@ -69,9 +69,14 @@ def moto_server() -> Iterator[S3Server]:
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    # moto keeps its accounts, users and buckets in this process, not in the server: start
+    # (and leave) each server empty, so a module never finds another module's state.
+    requests.post(f"{endpoint}/moto-api/reset", timeout=5)
     try:
-        yield S3Server(f"http://127.0.0.1:{port}")
+        yield S3Server(endpoint)
     finally:
+        requests.post(f"{endpoint}/moto-api/reset", timeout=5)
         server.stop()
 
 

@@ -15,17 +15,20 @@ import pytest
 from batchsvc.services.auth import create_api_key
 from batchsvc.settings import Settings
 from tests.conftest import Stack, base_settings, new_key, running_stack, use_settings
-from tests.harness import REDIS_URL, port_open
+from tests.harness import REDIS_URL, port_open, postgres_database
 
 
 @pytest.fixture(scope="package")
-def stack(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    if not port_open(6379):
-        pytest.skip("Redis is not running on 127.0.0.1:6379")
-    settings = base_settings(tmp_path_factory.mktemp("security"), database_url=pg_url,
-                             broker_url=REDIS_URL)
-    with running_stack(settings) as running:
-        yield running
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    if not (port_open(5432) and port_open(6379)):
+        pytest.skip("PostgreSQL and Redis are needed on 127.0.0.1")
+    # A database of its own: its sweeper must not act on other tests' rows (the session's
+    # shared database holds the unit tests' expiring directories).
+    with postgres_database() as url:
+        settings = base_settings(tmp_path_factory.mktemp("security"), database_url=url,
+                                 broker_url=REDIS_URL)
+        with running_stack(settings) as running:
+            yield running
 
 
 @pytest.fixture(scope="package")

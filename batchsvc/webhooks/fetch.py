@@ -6,14 +6,12 @@ each redirect vetted again as a new URL, a size cap while reading and one deadli
 from __future__ import annotations
 
 import re
-import ssl
-import threading
 import time
 from dataclasses import dataclass
 from urllib.parse import unquote, urljoin
 
-from batchsvc.webhooks.safety import Refused, default_port, parse_url, resolve
-from batchsvc.webhooks.sender import _describe, _host_header, _open, _PinnedConnection, _shut
+from batchsvc.webhooks.safety import Refused, parse_url
+from batchsvc.webhooks.sender import describe, pinned
 
 MAX_REDIRECTS = 5
 REDIRECTS = (301, 302, 303, 307, 308)
@@ -59,53 +57,36 @@ def fetch(url: str, *, timeout: float, max_bytes: int, allow_private: bool) -> F
 
 def _get(url: str, deadline: float, timeout: float, max_bytes: int, allow_private: bool
          ) -> tuple[int, str | None, bytes, str | None]:
-    parts = parse_url(url)
-    host, port = parts.hostname or "", default_port(parts)
-    addresses = resolve(host, port, allow_private)
-    sock = None
-    timer = None
     try:
-        sock = _open(addresses, port, deadline)
-        if parts.scheme == "https":
-            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=host)
-        sock.settimeout(max(deadline - time.monotonic(), 0.001))
-        # A server that trickles bytes is cut at the deadline, not at each read's timeout.
-        timer = threading.Timer(max(deadline - time.monotonic(), 0.0), _shut, args=(sock,))
-        timer.daemon = True
-        timer.start()
-        conn = _PinnedConnection(host, port, sock)
-        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        conn.request("GET", path, headers={"Host": _host_header(parts), "Accept": "*/*",
-                                           "User-Agent": "batchsvc"})
-        response = conn.getresponse()
-        if response.status in REDIRECTS or not 200 <= response.status < 300:
-            return response.status, response.getheader("Location"), b"", None
-        declared = response.getheader("Content-Length")
-        if declared and declared.isdigit() and int(declared) > max_bytes:
-            raise FetchFailed(f"the document is {declared} bytes; the limit is {max_bytes}")
-        chunks, size = [], 0
-        while chunk := response.read(CHUNK):
-            size += len(chunk)
-            if size > max_bytes:
-                raise FetchFailed(f"the document is larger than the limit of {max_bytes} bytes")
-            chunks.append(chunk)
-        if time.monotonic() >= deadline:
-            raise TimeoutError()
-        if declared and declared.isdigit() and size != int(declared):
-            raise FetchFailed(f"{url}: the connection closed after {size} of {declared} bytes")
-        return response.status, None, b"".join(chunks), response.getheader(
-            "Content-Disposition")
+        with pinned(url, deadline, allow_private) as (conn, path, host_header):
+            conn.request("GET", path, headers={"Host": host_header, "Accept": "*/*",
+                                               "User-Agent": "batchsvc"})
+            response = conn.getresponse()
+            if response.status in REDIRECTS or not 200 <= response.status < 300:
+                return response.status, response.getheader("Location"), b"", None
+            declared = response.getheader("Content-Length")
+            if declared and declared.isdigit() and int(declared) > max_bytes:
+                raise FetchFailed(f"the document is {declared} bytes; the limit is {max_bytes}")
+            chunks, size = [], 0
+            while chunk := response.read(CHUNK):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise FetchFailed(
+                        f"the document is larger than the limit of {max_bytes} bytes")
+                chunks.append(chunk)
+            if time.monotonic() >= deadline:
+                raise TimeoutError()
+            if declared and declared.isdigit() and size != int(declared):
+                raise FetchFailed(
+                    f"{url}: the connection closed after {size} of {declared} bytes")
+            return response.status, None, b"".join(chunks), response.getheader(
+                "Content-Disposition")
     except (FetchFailed, Refused):
         raise
     except Exception as exc:  # noqa: BLE001 - every network failure is a readable reason
         timed_out = time.monotonic() >= deadline
-        raise FetchFailed(f"{url}: " + _describe(TimeoutError() if timed_out else exc,
-                                                 timeout)) from None
-    finally:
-        if timer is not None:
-            timer.cancel()
-        if sock is not None:
-            sock.close()
+        raise FetchFailed(f"{url}: " + describe(TimeoutError() if timed_out else exc,
+                                                timeout)) from None
 
 
 def _disposition_name(header: str | None) -> str | None:

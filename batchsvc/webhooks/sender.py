@@ -14,6 +14,7 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import SplitResult
 
@@ -57,7 +58,34 @@ def _open(addresses: list[str], port: int, deadline: float) -> socket.socket:
     raise last or TimeoutError("timed out")
 
 
-def _describe(exc: BaseException, timeout: float) -> str:
+@contextlib.contextmanager
+def pinned(url: str, deadline: float, allow_private: bool
+           ) -> Iterator[tuple[http.client.HTTPConnection, str, str]]:
+    """(connection, path with query, Host header) for ``url``: the socket goes to an address
+    of its host that ``safety.resolve`` vetted (Refused otherwise), TLS verifies the host
+    name, and a timer shuts the socket at ``deadline`` so nobody trickles bytes past it."""
+    parts = parse_url(url)
+    host, port = parts.hostname or "", default_port(parts)
+    addresses = resolve(host, port, allow_private)
+    sock = _open(addresses, port, deadline)
+    timer: threading.Timer | None = None
+    try:
+        if parts.scheme == "https":
+            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=host)
+        sock.settimeout(max(deadline - time.monotonic(), 0.001))
+        timer = threading.Timer(max(deadline - time.monotonic(), 0.0), _shut, args=(sock,))
+        timer.daemon = True
+        timer.start()
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        yield _PinnedConnection(host, port, sock), path, _host_header(parts)
+    finally:
+        if timer is not None:
+            timer.cancel()
+        sock.close()
+
+
+def describe(exc: BaseException, timeout: float) -> str:
+    """A network failure as a readable reason."""
     if isinstance(exc, (TimeoutError, socket.timeout)):
         return f"timed out after {timeout:g} s"
     if isinstance(exc, ssl.SSLError):
@@ -79,38 +107,17 @@ def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float,
         return round((time.monotonic() - started) * 1000, 1)
 
     try:
-        parts = parse_url(url)
-        host, port = parts.hostname or "", default_port(parts)
-        addresses = resolve(host, port, allow_private)
+        with pinned(url, deadline, allow_private) as (conn, path, host_header):
+            conn.request("POST", path, body=body, headers={"Host": host_header, **headers})
+            response = conn.getresponse()
+            response.read(MAX_RESPONSE_BYTES)  # drained only so far; the body is never stored
+            status = response.status
     except Refused as exc:
         return Outcome(None, elapsed(), f"refused: {exc}")
-    sock: socket.socket | None = None
-    timer: threading.Timer | None = None
-    try:
-        sock = _open(addresses, port, deadline)
-        if parts.scheme == "https":
-            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=host)
-        sock.settimeout(max(deadline - time.monotonic(), 0.001))
-        timer = threading.Timer(max(deadline - time.monotonic(), 0.0), _shut, args=(sock,))
-        timer.daemon = True
-        timer.start()
-        conn = _PinnedConnection(host, port, sock)
-        path = parts.path or "/"
-        if parts.query:
-            path += "?" + parts.query
-        conn.request("POST", path, body=body, headers={"Host": _host_header(parts), **headers})
-        response = conn.getresponse()
-        response.read(MAX_RESPONSE_BYTES)  # drained only so far; the body is never stored
-        status = response.status
     except Exception as exc:  # noqa: BLE001 - every failure is an attempt outcome
         timed_out = time.monotonic() >= deadline
         return Outcome(None, elapsed(),
-                       _describe(TimeoutError() if timed_out else exc, timeout))
-    finally:
-        if timer is not None:
-            timer.cancel()
-        if sock is not None:
-            sock.close()
+                       describe(TimeoutError() if timed_out else exc, timeout))
     if 300 <= status < 400:
         return Outcome(status, elapsed(), f"HTTP {status}: redirects are not followed")
     return Outcome(status, elapsed(), None if 200 <= status < 300 else f"HTTP {status}")

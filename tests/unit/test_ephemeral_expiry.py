@@ -4,19 +4,31 @@ directory takes with it, and what makes it wait."""
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from batchsvc.models import BatchJob, Directory, StoredFile, utcnow
 from batchsvc.services import batches, directories
+from batchsvc.settings import Settings
 from batchsvc.states import JobStatus
 from batchsvc.uow import unit_of_work
-from tests.conftest import batch_body
+from tests.conftest import base_settings, batch_body, use_settings
 
-pytestmark = pytest.mark.usefixtures("db")
 LATER = timedelta(days=2)  # past the shipped one-day lifetime
+
+
+@pytest.fixture(autouse=True, params=["sqlite", "postgres"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+    """SQLite, and a Postgres database of this module's own: expiry acts on every due
+    directory of a database, so another module's directories must not be in it."""
+    extra = {"database_url": request.getfixturevalue("module_pg_url")} \
+        if request.param == "postgres" else {}
+    with use_settings(base_settings(tmp_path, **extra)) as settings:
+        yield settings
 
 
 def scratch_with_files() -> tuple[str, str, str, str]:

@@ -27,7 +27,16 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import deployment, emit, machine, table, wait_job  # noqa: E402
+from common import (  # noqa: E402
+    cpu_by_role,
+    cpu_delta,
+    cpu_seconds,
+    deployment,
+    emit,
+    machine,
+    table,
+    wait_job,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -92,10 +101,14 @@ def engine_classify(texts: list[str], rules: list[dict[str, str]], workers: int
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(workers, initializer=_classify_init, initargs=(rules,)) as pool:
         pool.map(_classify_one, texts[:workers])
+        pids = [proc.pid for proc in pool._pool]  # type: ignore[attr-defined]
+        cpu_before = sum(cpu_seconds(pid) for pid in pids)
         started = time.perf_counter()
         pool.map(_classify_one, texts, chunksize=1)
         seconds = time.perf_counter() - started
-    return {"seconds": seconds, "files": len(texts)}
+        cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
+    return {"seconds": seconds, "files": len(texts),
+            "cpu_ms_per_file": round(1000 * cpu / len(texts), 2)}
 
 
 # ---------------------------------------------------------------- the service
@@ -107,11 +120,15 @@ def service_batch(dep: Any, files: list[tuple[str, bytes]], job_config: dict[str
     folder = client.beta.directories.create(name=f"svc-{int(time.time())}")
     for name, data in files:
         client.beta.directories.files.upload(folder.id, upload_file=(name, data))
+    cpu_before = cpu_by_role(dep)
     started = time.time()
     job = client.beta.batch.create(job_config=job_config, directory_id=folder.id)
     row = wait_job(job.id, timeout)
+    spent = cpu_delta(cpu_before, cpu_by_role(dep))
     return {"seconds": row["completed_at"].timestamp() - started, "job_id": job.id,
-            "row": row, "client": client, "phases": phases(job.id, started)}
+            "row": row, "client": client, "phases": phases(job.id, started),
+            "cpu_ms_per_file": {role: round(1000 * sec / len(files), 2)
+                                for role, sec in spent.items() if sec}}
 
 
 def phases(job_id: str, created: float) -> dict[str, float]:
@@ -186,6 +203,7 @@ def main() -> None:
                      ("parse", "service (SDK)", len(files), pages, round(run["seconds"], 1),
                       round(pages / run["seconds"], 2), round(len(files) / run["seconds"], 2))]
             result |= {"service_vs_engine_parse": round(ratio, 3), "parse_phases": run["phases"],
+                       "parse_cpu_ms_per_file": run["cpu_ms_per_file"],
                        "parse_failed_items": run["row"]["failed_items"]}
         if "classify" in wanted:
             data, rules = bbc()
@@ -211,6 +229,8 @@ def main() -> None:
                       round(run["seconds"], 1), "-", round(len(texts) / run["seconds"], 2))]
             result |= {"service_vs_engine_classify": round(ratio, 3),
                        "classify_phases": run["phases"],
+                       "classify_cpu_ms_per_file": run["cpu_ms_per_file"],
+                       "classify_engine_cpu_ms_per_file": engine["cpu_ms_per_file"],
                        "classify_service_accuracy": round(service_acc, 4),
                        "classify_engine_batch_accuracy": round(engine_acc, 4),
                        "classify_held_out": len(held)}

@@ -22,17 +22,27 @@ def _fresh_connections(**_: Any) -> None:
     reset_engine()
     # Each parse runs under this cap: a bomb raises MemoryError in the child, not the OOM killer.
     cap_memory(get_settings().item_memory_limit_mb)
-    _preload_classifier()
+    _preload_engines()
 
 
-def _preload_classifier() -> None:
-    """A pool child that will classify loads the model now, not on its first item (which
-    would then take a second more than the rest). After the fork: ONNX Runtime's thread pools
-    do not survive one."""
+def _consumes(kind: str) -> bool:
     from batchsvc.messaging import queue_name
 
     consuming = celery_app.amqp.queues.consume_from
-    if consuming is not None and queue_name("classify") not in consuming:
+    return consuming is None or queue_name(kind) in consuming
+
+
+def _preload_engines() -> None:
+    """A pool child that will parse or classify pays its one-time costs now, not on its first
+    item (which would then take up to a second more than the rest): the OCR languages
+    installed (every parse asks; tesseract is run once to list them) and the classifier's
+    model. After the fork: ONNX Runtime's thread pools do not survive one."""
+    if not (_consumes("parse") or _consumes("classify")):
+        return
+    from batchsvc.engines.parse.ocr import installed_languages
+
+    installed_languages()
+    if not _consumes("classify"):
         return
     from batchsvc.engines.classify.model import get_encoder
     from batchsvc.services.items.engines import configure_model

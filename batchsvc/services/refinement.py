@@ -43,13 +43,6 @@ log = logging.getLogger("batchsvc.refinement")
 REQUEST_TIMEOUT = timedelta(minutes=10)
 
 
-def keep_evidence(job_id: str, result_id: str, evidence: Evidence) -> None:
-    with unit_of_work() as session:
-        session.merge(ClassifyEvidence(result_id=result_id, job_id=job_id,
-                                       vector=evidence.doc.astype(np.float32).tobytes(),
-                                       matched=evidence.matched))
-
-
 def forget(session: Session, job_id: str) -> None:
     """The job's vectors, once it has ended (refined or not)."""
     if session.scalar(sa.select(ClassifyEvidence.result_id)
@@ -93,37 +86,42 @@ def refine_job(job_id: str) -> dict[str, Any]:
                    JobItem.status.in_((ItemStatus.COMPLETED, ItemStatus.SKIPPED)))
             .order_by(JobItem.position)).all()
     evidence = [Evidence(np.frombuffer(r.vector, dtype=np.float32), r.matched) for r in rows]
-    refined = refine_evidence(evidence, rules)
-    changed = 0
-    if refined is not None:
-        for row, answer in zip(rows, refined, strict=True):
-            # Only this job's own results; a reused one keeps the answer of its job.
-            if answer is not None and row.job_id == job_id:
-                changed += _rewrite(row.id, row.output_key, row.output_metadata, answer)
+    refined = refine_evidence(evidence, rules) or []
+    # Only this job's own results; a reused one keeps the answer of its job.
+    changes = [(row, after) for row, answer in zip(rows, refined, strict=True)
+               if answer is not None and row.job_id == job_id
+               and (after := _refined_summary(row.output_metadata, answer)) is not None]
+    # One transaction for every rewritten answer and the job's refined mark: a worker lost
+    # half-way leaves the job unrefined (asked again after REQUEST_TIMEOUT), never half-refined
+    # on a database store; objects elsewhere are rewritten again with the same answer.
+    storage = get_storage()
     with unit_of_work() as session:
+        connection = session.connection()
+        for row, after in changes:
+            storage.put_bytes(row.output_key, json.dumps(after).encode(), connection=connection)
+        if changes:
+            session.execute(sa.update(ProcessingResult), [
+                {"id": row.id, "output_metadata": after} for row, after in changes])
         job = session.get(BatchJob, job_id)
         if job is not None:
             job.refined_at = utcnow()
             unit_of(session).send(ADVANCE_JOB, job_id)
     log.info("job %s refined over %d documents: %d answers changed", job_id, len(rows),
-             changed)
-    return {"job_id": job_id, "documents": len(rows), "changed": changed}
+             len(changes))
+    return {"job_id": job_id, "documents": len(rows), "changed": len(changes)}
 
 
-def _rewrite(result_id: str, key: str, summary: dict[str, Any] | None, answer: Any) -> int:
-    """Store the refined answer of one result (lineage summary and output); 1 if it changed."""
+def _refined_summary(summary: dict[str, Any] | None, answer: Any) -> dict[str, Any] | None:
+    """The refined answer of one result as its lineage summary and output; None when the
+    refinement left it as it was."""
     before = dict(summary or {})
     note = (f"Refined over this job: its {answer.examples} confidently classified documents "
             f"of '{answer.type}' were examples of that rule.")
     after = before | {"type": answer.type, "confidence": answer.confidence}
     if after["type"] == before.get("type") and after["confidence"] == before.get("confidence"):
-        return 0
+        return None
     if after["type"] != before.get("type"):
         after["reasoning"] = f"{note} Before refinement: '{before.get('type')}'. " \
             f"{before.get('reasoning', '')}"
     after["notes"] = [*before.get("notes", []), note]
-    get_storage().put_bytes(key, json.dumps(after).encode())
-    with unit_of_work() as session:
-        session.execute(sa.update(ProcessingResult).where(ProcessingResult.id == result_id)
-                        .values(output_metadata=after))
-    return 1
+    return after

@@ -21,6 +21,7 @@ from batchsvc.services.items.store import (
     Claim,
     FileInfo,
     JobCache,
+    KeptEvidence,
     lineage_row,
     output_key,
     user_output,
@@ -50,10 +51,11 @@ def _claim_statement(storage: Storage) -> itemdb.Compiled:
 
 
 @cache
-def _finish_with_lineage(writer: Any) -> itemdb.Compiled:
+def _finish_with_lineage(writer: Any, evidence: bool) -> itemdb.Compiled:
     """Insert the lineage unless the item has one, while the claim is ours; then the finish
     with the lineage that exists; returns (result_id, whether ours was inserted). With
-    ``writer`` (Storage.sql_writer) the same statement also writes the output."""
+    ``writer`` (Storage.sql_writer) the same statement also writes the output; with
+    ``evidence``, the classified document's vector beside our lineage."""
     owned = sa.select(*(sa.bindparam(f"r_{name}", type_=sql.results.c[name].type)
                         for name in sql.LINEAGE_COLUMNS)).where(sa.exists().where(sql.OWNED))
     lineage = postgresql.insert(sql.results).from_select(sql.LINEAGE_COLUMNS, owned) \
@@ -64,6 +66,13 @@ def _finish_with_lineage(writer: Any) -> itemdb.Compiled:
                                                           .scalar_subquery()))
     if writer is not None:
         finish = finish.add_cte(writer.cte("output"))
+    if evidence:
+        kept = sa.select(lineage.c.id, sa.bindparam("r_job_id", type_=sa.String),
+                         sa.bindparam("e_vector", type_=sa.LargeBinary),
+                         sa.bindparam("e_matched", type_=sa.Boolean))
+        finish = finish.add_cte(postgresql.insert(sql.evidence).from_select(
+            ["result_id", "job_id", "vector", "matched"], kept)
+            .on_conflict_do_nothing().cte("evidence"))
     return itemdb.compile_statement(finish.add_cte(lineage).returning(
         sql.items.c.result_id, sa.exists(sa.select(lineage.c.id))))
 
@@ -96,7 +105,8 @@ class PostgresItemStore:
         return bool(itemdb.execute(_compiled(sql.FINISH), sql.finish_params(
             claim.seq, claim.attempt, status, error, skip_reason, result_id)).rowcount)
 
-    def store_result(self, claim: Claim, output: bytes, summary: dict[str, Any]) -> str | None:
+    def store_result(self, claim: Claim, output: bytes, summary: dict[str, Any],
+                     evidence: KeptEvidence | None = None) -> str | None:
         result_id = new_id("res-")
         storage = get_storage()
         # The user's object when the job names an output prefix: lineage points at it.
@@ -106,10 +116,12 @@ class PostgresItemStore:
         if writer is None:
             storage.put_bytes(key, output)
         lineage = lineage_row(claim, result_id, key, json.dumps(summary))
-        row = itemdb.execute(_finish_with_lineage(writer), {
+        row = itemdb.execute(_finish_with_lineage(writer, evidence is not None), {
             **{f"r_{name}": value for name, value in lineage.items()},
             **sql.finish_params(claim.seq, claim.attempt, ItemStatus.COMPLETED),
             "blob_key": key, "blob_data": output,
+            **({} if evidence is None else {"e_vector": evidence.vector,
+                                            "e_matched": evidence.matched}),
         }).fetchone()
         if (row is None or not row[1]) and not mine:
             # The claim was lost (no row) or an earlier run's lineage won: ours is orphaned

@@ -13,12 +13,13 @@ import logging
 import time
 from typing import Any
 
+import numpy as np
 from billiard.exceptions import SoftTimeLimitExceeded
 
 from batchsvc import limits
 from batchsvc.logs import bind as bind_log_ids
 from batchsvc.metrics import observe_item
-from batchsvc.services import pipeline, refinement
+from batchsvc.services import pipeline
 from batchsvc.services.items import get_store, heartbeat, url_input
 from batchsvc.services.items.engines import (
     DocumentError,
@@ -28,7 +29,7 @@ from batchsvc.services.items.engines import (
 )
 from batchsvc.services.items.images import store_images
 from batchsvc.services.items.reuse import reused_parse
-from batchsvc.services.items.store import Claim, user_output
+from batchsvc.services.items.store import Claim, KeptEvidence, user_output
 from batchsvc.settings import get_settings
 from batchsvc.states import ItemStatus
 from batchsvc.storage import StorageError, get_storage
@@ -109,13 +110,13 @@ def _outcome(claim: Claim, hard_limit: float) -> tuple[ItemStatus, dict[str, Any
     output = json.dumps(run.output, default=str).encode()
     try:
         write_user_outputs(claim, run.output)
-        result_id = store.store_result(claim, output, run.summary)
+        kept = None if run.evidence is None else KeptEvidence(
+            run.evidence.doc.astype(np.float32).tobytes(), run.evidence.matched)
+        result_id = store.store_result(claim, output, run.summary, kept)
     except StorageError as exc:
         return ItemStatus.FAILED, {"error": f"output_s3_path_prefix: {exc}"}
     if result_id is None:
         _fenced(claim)
-    if result_id is not None and run.evidence is not None:
-        refinement.keep_evidence(claim.job_id, result_id, run.evidence)
     return ItemStatus.COMPLETED, {}
 
 

@@ -12,13 +12,21 @@ from typing import Any, cast
 
 import sqlalchemy as sa
 
-from batchsvc.models import BatchJob, JobItem, ProcessingResult, StoredFile, utcnow
+from batchsvc.models import (
+    BatchJob,
+    ClassifyEvidence,
+    JobItem,
+    ProcessingResult,
+    StoredFile,
+    utcnow,
+)
 from batchsvc.states import ItemStatus, JobStatus
 
 items = cast(sa.Table, JobItem.__table__)
 jobs = cast(sa.Table, BatchJob.__table__)
 files = cast(sa.Table, StoredFile.__table__)
 results = cast(sa.Table, ProcessingResult.__table__)
+evidence = cast(sa.Table, ClassifyEvidence.__table__)
 NOW = sa.bindparam("b_now", type_=sa.DateTime(timezone=True))
 LEASE = sa.bindparam("b_lease", type_=sa.DateTime(timezone=True))
 

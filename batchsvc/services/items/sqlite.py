@@ -15,6 +15,7 @@ from batchsvc.services.items.store import (
     Claim,
     FileInfo,
     JobCache,
+    KeptEvidence,
     lineage_row,
     output_key,
     user_output,
@@ -56,7 +57,8 @@ class SqliteItemStore:
             return _rows(session.execute(sql.FINISH, sql.finish_params(
                 claim.seq, claim.attempt, status, error, skip_reason, result_id)))
 
-    def store_result(self, claim: Claim, output: bytes, summary: dict[str, Any]) -> str | None:
+    def store_result(self, claim: Claim, output: bytes, summary: dict[str, Any],
+                     evidence: KeptEvidence | None = None) -> str | None:
         assert claim.file is not None
         result_id = new_id("res-")
         storage = get_storage()
@@ -77,6 +79,10 @@ class SqliteItemStore:
                 session.execute(sa.update(sql.items).where(sql.items.c.seq == claim.seq)
                                 .values(result_id=earlier))
                 return earlier
+            if evidence is not None:
+                session.execute(sa.insert(sql.evidence).values(
+                    result_id=result_id, job_id=claim.job_id, vector=evidence.vector,
+                    matched=evidence.matched))
         return result_id
 
     def renew(self, seq: int, attempt: int) -> bool:

@@ -54,6 +54,15 @@ class FileInfo:
 
 
 @dataclass(frozen=True)
+class KeptEvidence:
+    """A classified document's vector (float32 bytes) and whether a rule matched it, kept
+    with its result until the job has been refined (services.refinement)."""
+
+    vector: bytes
+    matched: bool
+
+
+@dataclass(frozen=True)
 class Claim:
     """One claim of one item: ``attempt`` fences every write made under it."""
 
@@ -79,10 +88,11 @@ class ItemStore(Protocol):
                skip_reason: str | None = None, result_id: str | None = None) -> bool:
         """processing -> a terminal status; False when the claim is no longer held."""
 
-    def store_result(self, claim: Claim, output: bytes, summary: dict[str, Any]) -> str | None:
-        """The output, its lineage (one per item per job) and ``completed``, all or nothing
-        for the holder of ``claim``: the item's result id; None (nothing kept) when the claim
-        was lost."""
+    def store_result(self, claim: Claim, output: bytes, summary: dict[str, Any],
+                     evidence: KeptEvidence | None = None) -> str | None:
+        """The output, its lineage (one per item per job), ``completed`` and (classify FAST)
+        the document's evidence for the job's refinement, all or nothing for the holder of
+        ``claim``: the item's result id; None (nothing kept) when the claim was lost."""
 
     def renew(self, seq: int, attempt: int) -> bool:
         """Extend the lease of claim ``attempt`` (the heartbeat's thread); False when lost."""

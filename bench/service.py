@@ -146,9 +146,12 @@ def phases(job_id: str, created: float) -> dict[str, float]:
         job = session.get(BatchJob, job_id)
         assert job is not None and job.completed_at is not None
         done = job.completed_at.timestamp()
+        marks = {f"last_item_to_{name}_s": round(at.timestamp() - last.timestamp(), 2)
+                 for name, at in (("refine_requested", job.refine_requested_at),
+                                  ("refined", job.refined_at)) if at is not None}
     return {"to_first_item_s": round(first.timestamp() - created, 2),
             "items_s": round(last.timestamp() - first.timestamp(), 2),
-            "last_item_to_completed_s": round(done - last.timestamp(), 2)}
+            "last_item_to_completed_s": round(done - last.timestamp(), 2)} | marks
 
 
 def service_pages(job_id: str) -> int:

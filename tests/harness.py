@@ -76,9 +76,9 @@ class Worker:
     def __init__(self, settings: Settings, *, queues: tuple[str, ...] = (
             "parse", "classify", "control", "webhooks"), concurrency: int = 2,
             beat: bool = False, extra_env: dict[str, str] | None = None,
-            pool: str = "prefork", via_cli: bool = False, wrap: tuple[str, ...] = ()
-            ) -> None:
-        self.settings, self.name = settings, f"w{uuid.uuid4().hex[:8]}@test"
+            pool: str = "prefork", via_cli: bool = False, wrap: tuple[str, ...] = (),
+            name: str | None = None) -> None:
+        self.settings, self.name = settings, name or f"w{uuid.uuid4().hex[:8]}@test"
         ns = settings.namespace
         common = ["-n", self.name, "--concurrency", str(concurrency), "--pool", pool,
                   "--without-gossip", "--without-mingle"]

@@ -110,6 +110,12 @@ def configure(app: Celery, settings: Settings) -> None:
         worker_send_task_events=False,
         worker_hijack_root_logger=False,
         worker_cancel_long_running_tasks_on_connection_loss=True,
+        # Celery declares each worker's remote-control queue exclusive to its connection. A
+        # worker host cut off and back finds RabbitMQ still holding its old connection (until
+        # the broker's heartbeat check drops it) and exits on the locked queue
+        # ("ResourceLocked ... celery.pidbox"). Not exclusive, the queue is still deleted with
+        # its last consumer, and the returning worker declares it again (docs/liveness.md).
+        control_queue_exclusive=False,
         # A pool child that grew past half the per-parse cap (fragmentation, caches) is
         # replaced after its task; KiB, as Celery counts it.
         worker_max_memory_per_child=settings.item_memory_limit_mb * 512 or None,

@@ -3,13 +3,17 @@ the moment its connection dies, where Redis waits for its visibility timeout).""
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Iterator
 
 import pytest
+from kombu import Connection
 
+from batchsvc.messaging import celery_app
 from tests.faults.scenarios import FaultEnv, fault_env, run_fault
 from tests.faults.test_faults import assert_accounted, run_again
-from tests.harness import port_open
+from tests.harness import AMQP_URL, Worker, port_open
 
 pytestmark = pytest.mark.faults
 
@@ -31,3 +35,29 @@ def test_rolling_restart_on_rabbitmq(rabbit: FaultEnv) -> None:
     results = run_fault(rabbit, "rolling restart")
     assert_accounted(results[0])
     assert results[1].accounted and results[1].status == "completed", results[1]
+
+
+def test_a_worker_returns_while_rabbitmq_still_holds_its_old_connection(rabbit: FaultEnv
+                                                                          ) -> None:
+    """A worker host cut off and back (tests/faults/test_hosts.py) may find RabbitMQ still
+    holding its old connection, whose remote-control queue an exclusive declaration would
+    lock against the returning worker ("ResourceLocked ... celery.pidbox", and the worker
+    exits). Here the old connection is one that declared and consumes that queue as the
+    worker does."""
+    name = f"w{uuid.uuid4().hex[:8]}@test"
+    old = Connection(AMQP_URL)
+    queue = celery_app.control.mailbox.get_queue(name)(old.default_channel)
+    queue.declare()
+    old.default_channel.basic_consume(queue.name, no_ack=True, callback=lambda *_: None)
+    try:
+        worker = Worker(rabbit.stack.settings, queues=("control",), concurrency=1, name=name)
+        time.sleep(3)
+        assert worker.proc.poll() is None, worker.log_path.read_text()[-3000:]
+    finally:
+        old.release()
+    try:
+        with Connection(AMQP_URL) as conn:
+            replies = celery_app.control.ping(destination=[name], timeout=5, connection=conn)
+        assert replies and name in replies[0], replies
+    finally:
+        worker.stop()

@@ -3,7 +3,8 @@
 The claim returns, in the same statement, the job-independent half of what the item needs:
 its live file, a reusable earlier result and, when the store can read bytes inside a query,
 the bytes of a file that will be parsed. The finish writes the lineage (fenced: only while the
-claim is ours), the output when the store can write it inside a statement, and the status.
+claim is ours), the output when the store can write it inside a statement, a classified
+document's evidence for its job's refinement, and the status.
 """
 
 from __future__ import annotations

@@ -86,7 +86,8 @@ def refine_job(job_id: str) -> dict[str, Any]:
                    JobItem.status.in_((ItemStatus.COMPLETED, ItemStatus.SKIPPED)))
             .order_by(JobItem.position)).all()
     evidence = [Evidence(np.frombuffer(r.vector, dtype=np.float32), r.matched) for r in rows]
-    refined = refine_evidence(evidence, rules) or []
+    # None: too few confident documents per rule to refine with; every file keeps its answer.
+    refined = refine_evidence(evidence, rules) or [None] * len(rows)
     # Only this job's own results; a reused one keeps the answer of its job.
     changes = [(row, after) for row, answer in zip(rows, refined, strict=True)
                if answer is not None and row.job_id == job_id

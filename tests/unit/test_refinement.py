@@ -11,7 +11,12 @@ from functools import cache
 
 import sqlalchemy as sa
 
-from batchsvc.engines.classify import classify_text, classify_texts, refine_evidence
+from batchsvc.engines.classify import (
+    REFINE_MIN_DOCS,
+    classify_text,
+    classify_texts,
+    refine_evidence,
+)
 from batchsvc.models import BatchJob, ClassifyEvidence, JobItem, ProcessingResult
 from batchsvc.services import batches, directories, pipeline, refinement
 from batchsvc.services.items.process import process_item
@@ -27,13 +32,18 @@ DOCUMENTS = 60
 
 
 @cache
-def bbc() -> tuple[list[dict], list[str]]:
-    """The first held-out BBC articles (read from ../shared at run time), and the rules."""
+def held_out_rows() -> list[dict[str, str]]:
+    """The held-out BBC articles (read from ../shared at run time)."""
     csv.field_size_limit(10**8)
     with (SHARED / "classify" / "bbc_500.csv").open(newline="", encoding="utf-8") as f:
-        rows = [r for r in csv.DictReader(f) if r["split"] != "train"][:DOCUMENTS]
+        return [r for r in csv.DictReader(f) if r["split"] != "train"]
+
+
+@cache
+def bbc() -> tuple[list[dict], list[str]]:
+    """The first held-out BBC articles, and the rules."""
     rules = json.loads((SHARED / "classify" / "rules.json").read_text())
-    return rules, [r["text"] for r in rows]
+    return rules, [r["text"] for r in held_out_rows()[:DOCUMENTS]]
 
 
 @cache
@@ -103,6 +113,24 @@ def test_a_job_is_refined_the_same_whatever_its_page_size(db: Settings) -> None:
     large = _run_job(50, [t + " " for t in texts], rules)
     names = [f"a{i:03d}.txt" for i in range(len(texts))]
     assert [small[n] for n in names] == [large[n] for n in names] == refined_singles()
+
+
+def test_a_job_the_engine_cannot_refine_completes_with_its_per_file_answers(
+        sqlite_settings: Settings) -> None:
+    """Enough documents to ask for a refinement (REFINE_MIN_DOCS), too few per rule for the
+    engine to refine with: the job still completes, each file keeping its own answer (on the
+    embedded store, whose evidence is written beside its result)."""
+    rules, _ = bbc()
+    by_label: dict[str, list[str]] = {}
+    for row in held_out_rows():
+        by_label.setdefault(row["label"], []).append(row["text"])
+    texts = [t for label in sorted(by_label) for t in by_label[label][:4]]
+    assert len(texts) >= REFINE_MIN_DOCS
+    assert refine_evidence([classify_text(t, rules).evidence  # type: ignore[misc]
+                            for t in texts], rules) is None
+    answers = _run_job(10, texts, rules)
+    assert [answers[f"a{i:03d}.txt"] for i in range(len(texts))] == \
+        [classify_text(t, rules).type for t in texts]
 
 
 def test_a_one_file_job_keeps_its_own_answer(sqlite_settings: Settings) -> None:

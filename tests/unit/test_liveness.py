@@ -10,10 +10,10 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from batchsvc.models import JobItem, ProcessingResult, utcnow
+from batchsvc.models import ClassifyEvidence, JobItem, ProcessingResult, utcnow
 from batchsvc.services import batches, directories, pipeline, recovery
 from batchsvc.services.items import get_store, heartbeat
-from batchsvc.services.items.store import Claim
+from batchsvc.services.items.store import Claim, KeptEvidence
 from batchsvc.settings import Settings, get_settings
 from batchsvc.states import ItemStatus
 from batchsvc.uow import unit_of_work
@@ -77,21 +77,27 @@ def test_a_holder_that_lost_its_claim_writes_nothing(db: Settings) -> None:
     # finish are all refused, and nothing of its output is kept.
     store = get_store()
     assert not store.renew(seq, old.attempt)
-    assert not store.store_result(old, b'{"stale": true}', {"pages": 1})
+    vector = KeptEvidence(b"\0" * 16, True)
+    assert not store.store_result(old, b'{"stale": true}', {"pages": 1}, vector)
     assert not store.finish(old, ItemStatus.FAILED, error="stale")
     assert row(seq).status == "processing"
     with unit_of_work() as session:
         assert session.scalar(sa.select(sa.func.count()).select_from(ProcessingResult)
                               .where(ProcessingResult.job_id == new.job_id)) == 0
-    # The new holder finishes normally, with the one lineage record.
+        assert not session.scalars(sa.select(ClassifyEvidence.result_id)
+                                   .where(ClassifyEvidence.job_id == new.job_id)).all()
+    # The new holder finishes normally, with the one lineage record (and its evidence).
     assert store.renew(seq, new.attempt)
-    assert store.store_result(new, b'{"pages": []}', {"pages": 0})
+    assert store.store_result(new, b'{"pages": []}', {"pages": 0}, vector)
     done = row(seq)
     assert done.status == "completed" and done.result_id is not None
     with unit_of_work() as session:
         results = session.scalars(sa.select(ProcessingResult.id)
                                   .where(ProcessingResult.job_id == new.job_id)).all()
     assert results == [done.result_id]
+    with unit_of_work() as session:
+        assert session.scalars(sa.select(ClassifyEvidence.result_id)
+                               .where(ClassifyEvidence.job_id == new.job_id)).all() == results
 
 
 def test_renewal_moves_the_lease_forward(db: Settings) -> None:

@@ -32,6 +32,7 @@ from common import (  # noqa: E402
     machine,
     percentile,
     redis_client,
+    redis_queue_depth,
     redis_used_mb,
     starved_share,
     table,
@@ -109,7 +110,7 @@ def main() -> None:
         started = time.time()
         job_id, create_s = create_batch(dep, {"directory_id": directory_id,
                                               "job_config": {"parameters": {}}})
-        queue = Probe(lambda: redis.llen(f"{dep.settings.namespace}parse"))
+        queue = Probe(lambda: redis_queue_depth(redis, f"{dep.settings.namespace}parse"))
         pages = Probe(lambda: in_flight(job_id), interval=0.5)
         polls: list[float] = []
 

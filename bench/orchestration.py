@@ -13,6 +13,7 @@ Usage: .venv/bin/python bench/orchestration.py [--n 10000] [--workers 2] [--roun
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import subprocess
 import sys
@@ -36,6 +37,7 @@ from common import (  # noqa: E402
     process_tree,
     raw_chord,
     redis_client,
+    redis_queue_depth,
     redis_used_mb,
     starved_share,
     table,
@@ -131,7 +133,8 @@ def main() -> None:
                     res = raw_chord(raw, args.n, timeout, raw_page)
                     extra = f"publish {res['publish_s']:.1f} s"
                 else:
-                    queue = Probe(lambda: redis.llen(f"{dep.settings.namespace}parse"))
+                    parse_queue = f"{dep.settings.namespace}parse"
+                    queue = Probe(functools.partial(redis_queue_depth, redis, parse_queue))
                     queue.start()
                     res = run_batch(dep, directories[r], args.n, timeout)
                     starved.append(starved_share(queue.stop()))

@@ -201,7 +201,11 @@ def main() -> int:
     ap.add_argument("--only", help="comma-separated subset of " + ",".join(SCRIPTS))
     args = ap.parse_args()
     names = args.only.split(",") if args.only else list(SCRIPTS)
-    results = {name: run(name, args.full) for name in names}
+    results: dict[str, dict[str, Any] | None] = {}
+    loads: dict[str, float] = {}  # 1-min load average at each benchmark's end
+    for name in names:
+        results[name] = run(name, args.full)
+        loads[name] = round(os.getloadavg()[0], 2)
     if any(results.get(k) for k in SCRIPTS if k not in ("parse", "layout", "classify")):
         write_section(section(results, args.full), args.full)
     workers = [v for v in (pick(results, "large", "worker_peak_rss_mb"),
@@ -232,6 +236,7 @@ def main() -> int:
         "classify_docs_per_s": pick(results, "classify", "classify_docs_per_s"),
         "failed": [name for name, res in results.items() if res is None],
         "load_1m": round(os.getloadavg()[0], 2),
+        "load_1m_by_bench": loads,
     }
     print("BENCH " + json.dumps(summary, sort_keys=True), flush=True)
     return 1 if summary["failed"] else 0

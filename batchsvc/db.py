@@ -36,6 +36,19 @@ def make_engine(settings: Settings) -> sa.Engine:
         # pysqlite opens a transaction only before a write, so reads never hold the lock
         # and a writer waits (busy_timeout) instead of failing.
 
+        @sa.event.listens_for(engine, "before_execute")
+        def _lock_for_update(conn, clauseelement, *_args):  # type: ignore[no-untyped-def]
+            # SQLite ignores FOR UPDATE, and pysqlite's transaction begins at the first write:
+            # a row read "locked" could change before that write (a cancel committed between
+            # a dispatcher's read of the job and its INSERT of the page, leaving pending items
+            # in a cancelled job). Taking the write lock before the read makes what follows it
+            # current until the commit, as FOR UPDATE does on PostgreSQL.
+            if getattr(clauseelement, "_for_update_arg", None) is None:
+                return
+            dbapi_conn = conn.connection.dbapi_connection
+            if not dbapi_conn.in_transaction:
+                dbapi_conn.execute("BEGIN IMMEDIATE")
+
         return engine
     return sa.create_engine(
         url,

@@ -229,5 +229,25 @@ def batch_body(body: dict[str, Any]) -> dict[str, Any]:
     return BatchCreateSchema().load(body)
 
 
+def dispatched_directory_job(project: str, n: int) -> str:
+    """A directory job over ``n`` small text files, claimed for dispatch (no page yet)."""
+    import io
+
+    from batchsvc.services import batches, directories, pipeline
+    from batchsvc.uow import unit_of_work
+
+    with unit_of_work() as session:
+        directory = directories.create_directory(session, project, {"name": "d"})
+        for i in range(n):
+            directories.upload_file(session, project, directory.id, f"f{i}.txt",
+                                    io.BytesIO(f"text {i}".encode()), {})
+        job, _ = batches.create_batch(session, project, batch_body({
+            "job_config": {"parameters": {}}, "directory_id": directory.id}))
+        job_id = job.id
+    with unit_of_work() as session:
+        pipeline.claim_dispatch(session, job_id)
+    return job_id
+
+
 def with_overrides(settings: Settings, **kw: Any) -> Settings:
     return replace(settings, **kw)

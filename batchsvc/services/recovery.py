@@ -119,10 +119,13 @@ def requeue(session: Session, seqs: list[int], queue_seconds: int) -> list[int]:
 
 
 def cancel_abandoned(session: Session) -> None:
-    """Items of a cancelled job left processing by a dead worker end cancelled."""
+    """Items of a cancelled job left processing by a dead worker, or left pending (no claim
+    takes an item of a cancelled job), end cancelled."""
     session.execute(
         sa.update(JobItem).where(
-            JobItem.status == ItemStatus.PROCESSING, JobItem.lease_until < utcnow(),
+            sa.or_(JobItem.status == ItemStatus.PENDING,
+                   sa.and_(JobItem.status == ItemStatus.PROCESSING,
+                           JobItem.lease_until < utcnow())),
             JobItem.job_id.in_(sa.select(BatchJob.id)
                                .where(BatchJob.status == JobStatus.CANCELLED)))
         .values(status=ItemStatus.CANCELLED, completed_at=utcnow(), lease_until=None)

@@ -4,36 +4,26 @@ exactly what has no live holder or no message."""
 
 from __future__ import annotations
 
-import io
 import time
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
 from batchsvc.models import ClassifyEvidence, JobItem, ProcessingResult, utcnow
-from batchsvc.services import batches, directories, pipeline, recovery
+from batchsvc.services import pipeline, recovery
 from batchsvc.services.items import get_store, heartbeat
 from batchsvc.services.items.store import Claim, KeptEvidence
 from batchsvc.settings import Settings, get_settings
 from batchsvc.states import ItemStatus
 from batchsvc.uow import unit_of_work
-from tests.conftest import batch_body
+from tests.conftest import dispatched_directory_job
 
 PROJECT = "p-live"
 
 
 def published(n: int = 2) -> list[int]:
     """A job's first page, published the way dispatch does."""
-    with unit_of_work() as session:
-        directory = directories.create_directory(session, PROJECT, {"name": "d"})
-        for i in range(n):
-            directories.upload_file(session, PROJECT, directory.id, f"f{i}.txt",
-                                    io.BytesIO(f"live text {i}".encode()), {})
-        job, _ = batches.create_batch(session, PROJECT, batch_body({
-            "job_config": {"parameters": {}}, "directory_id": directory.id}))
-        job_id = job.id
-    with unit_of_work() as session:
-        pipeline.claim_dispatch(session, job_id)
+    job_id = dispatched_directory_job(PROJECT, n)
     with unit_of_work() as session:
         claimed = pipeline.claim_next_page(
             session, job_id, get_settings().item_queue_timeout_seconds)

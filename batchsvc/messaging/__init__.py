@@ -10,6 +10,7 @@ from typing import Any
 from celery import Celery
 
 from batchsvc import limits
+from batchsvc.messaging import redis_close
 from batchsvc.messaging.backend import backend_url
 from batchsvc.settings import Settings, get_settings
 
@@ -56,6 +57,7 @@ def configure(app: Celery, settings: Settings) -> None:
     transport: dict[str, Any] = {}
     broker = settings.celery_broker_url
     if broker.startswith("redis"):
+        redis_close.install()
         transport = {
             # Only the backstop: a dead worker's items are recovered by their lease (the
             # sweeper); Redis re-sends an unacked message after this, so it must exceed the

@@ -12,7 +12,7 @@ from batchsvc.errors import Invalid
 from batchsvc.services import batches as service
 from batchsvc.services import retry as retry_service
 from batchsvc.states import JobStatus
-from batchsvc.uow import unit_of_work
+from batchsvc.uow import read_only, unit_of_work
 from schemas import batch as s
 
 bp = Blueprint("batches", __name__, url_prefix="/api/v1/beta/batch-processing")
@@ -43,13 +43,13 @@ def _create(data: dict[str, Any], key: str | None) -> dict[str, Any]:
 @bp.get("")
 def list_jobs():
     query = query_args(s.BatchListQuery())
-    with unit_of_work() as session:
+    with read_only() as session:
         return dump(s.BatchListSchema(), service.list_batches(session, project_id(), query))
 
 
 @bp.get("/<job_id>")
 def get_status(job_id: str):
-    with unit_of_work() as session:
+    with read_only() as session:
         view = service.fresh_view(session, service.get_job(session, project_id(), job_id))
     return dump(s.BatchStatusSchema(), {"job": view,
                                         "progress_percentage": service.progress(view)})
@@ -70,7 +70,7 @@ def cancel(job_id: str):
 @bp.get("/<job_id>/items")
 def items(job_id: str):
     query = query_args(s.JobItemsQuery())
-    with unit_of_work() as session:
+    with read_only() as session:
         return dump(s.JobItemListSchema(),
                     service.list_job_items(session, project_id(), job_id, query))
 
@@ -78,7 +78,7 @@ def items(job_id: str):
 @bp.get("/items/<item_id>/processing-results")
 def processing_results(item_id: str):
     query = query_args(s.ProcessingResultsQuery())
-    with unit_of_work() as session:
+    with read_only() as session:
         return dump(s.ProcessingResultsSchema(), service.processing_results(
             session, project_id(), item_id, query.get("job_type")))
 

@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from batchsvc.api.common import dump, json_body, load, project_id, query_args
 from batchsvc.services import classify_v2 as service
-from batchsvc.uow import unit_of_work
+from batchsvc.uow import read_only, unit_of_work
 from schemas import classify_v2 as s
 
 bp = Blueprint("classify_v2", __name__, url_prefix="/api/v2/classify")
@@ -43,5 +43,5 @@ def list_jobs():
 
 @bp.get("/<job_id>")
 def get(job_id: str):
-    with unit_of_work() as session:
+    with read_only() as session:
         return dump(s.ClassifyV2JobSchema(), service.get(session, project_id(), job_id))

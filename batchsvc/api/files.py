@@ -17,7 +17,7 @@ from batchsvc.errors import Invalid
 from batchsvc.models import StoredFile
 from batchsvc.services import files as service
 from batchsvc.storage import get_storage
-from batchsvc.uow import unit_of_work
+from batchsvc.uow import read_only, unit_of_work
 from schemas import files as s
 
 bp = Blueprint("files", __name__, url_prefix="/api/v1/beta/files")
@@ -61,7 +61,7 @@ def query_files():
 
 @bp.get("/<file_id>")
 def get(file_id: str):
-    with unit_of_work() as session:
+    with read_only() as session:
         return dump(s.FileSchema(), service.file_view(
             service.get_file(session, project_id(), file_id)))
 

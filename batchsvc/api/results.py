@@ -10,7 +10,7 @@ from flask import Blueprint, Response, abort, request
 from batchsvc.api.common import load, project_id
 from batchsvc.services import links
 from batchsvc.services import parse_jobs as service
-from batchsvc.uow import unit_of_work
+from batchsvc.uow import read_only, unit_of_work
 from schemas.parse_v2 import ParseGetQuery
 
 bp = Blueprint("results", __name__)
@@ -29,7 +29,7 @@ def parse_result(job_id: str):
     expand = [e.strip() for raw in query.get("expand") or [] for e in raw.split(",")
               if e.strip()]
     names = [n.strip() for n in (query.get("image_filenames") or "").split(",") if n.strip()]
-    with unit_of_work() as session:
+    with read_only() as session:
         item, job = service.find_item(session, project_id(), job_id)
         view = service.job_view(item, job)
         stored = service.stored_result(session, item, job)

@@ -303,7 +303,6 @@ def list_job_items(
 ) -> dict[str, Any]:
     job = get_job(session, project_id, job_id)
     offset, limit, status = query["offset"], query["limit"], query.get("status")
-    stmt = sa.select(JobItem).where(JobItem.job_id == job_id)
     if status:
         # The scan starts at the last count mark below the offset and skips the rest in the
         # (job_id, status, position) index alone; only the page's rows are read from the table.
@@ -311,13 +310,19 @@ def list_job_items(
         positions = sa.select(JobItem.position).where(
             JobItem.job_id == job_id, JobItem.status == status, JobItem.position >= start
         ).order_by(JobItem.position).offset(offset - before).limit(limit)
-        stmt = stmt.where(JobItem.position.in_(positions))
-        total = counts.status_total(session, job, status)
+        found = session.execute(
+            sa.select(JobItem, counts.status_total_column(job, status))
+            .where(JobItem.job_id == job_id, JobItem.position.in_(positions))
+            .order_by(JobItem.position)).all()
+        rows = [row[0] for row in found]
+        # The total rides along the page's rows; past the last page it needs its own read.
+        total = found[0][1] if found else counts.status_total(session, job, status)
     else:
         # Positions are 0..n-1 without gaps, so an offset is a position: no rows skipped.
-        stmt = stmt.where(JobItem.position >= offset, JobItem.position < offset + limit)
+        rows = list(session.scalars(sa.select(JobItem).where(
+            JobItem.job_id == job_id, JobItem.position >= offset,
+            JobItem.position < offset + limit).order_by(JobItem.position)))
         total = job.materialized_items
-    rows = session.scalars(stmt.order_by(JobItem.position)).all()
     return {"items": [item_view(r, job.job_type) for r in rows], "total_size": total}
 
 

@@ -49,18 +49,24 @@ def _set_counters(job: BatchJob, counts: dict[str, int]) -> None:
         setattr(job, column, counts.get(status, 0))
 
 
-def live_counts(session: Session, job: BatchJob) -> dict[str, int]:
-    """Exact item counts by status: the prefix's counters, plus a GROUP BY of the pages in
-    flight; items past the published pages of a live job were never sent, so are pending."""
-    counts = cached_counts(job)
+def _live_window(job: BatchJob) -> tuple[int, int, int]:
+    """(start, end, unsent): the positions whose items may still change, and how many items
+    past the published pages of a live job were never sent (so are pending)."""
     end = job.materialized_items
     if job.status not in JOB_TERMINAL:
         end = min(end, job.pages_published * job.page_size)
     start = min(job.counted_position or 0, job.materialized_items)
+    return start, end, max(0, job.materialized_items - max(end, start))
+
+
+def live_counts(session: Session, job: BatchJob) -> dict[str, int]:
+    """Exact item counts by status: the prefix's counters, plus a GROUP BY of the pages in
+    flight; items past the published pages of a live job were never sent, so are pending."""
+    counts = cached_counts(job)
+    start, end, unsent = _live_window(job)
     if end > start:
         for status, count in item_counts(session, job.id, start, end).items():
             counts[status] = counts.get(status, 0) + count
-    unsent = job.materialized_items - max(end, start)
     if unsent > 0:
         counts[ItemStatus.PENDING] = counts.get(ItemStatus.PENDING, 0) + unsent
     return counts
@@ -125,8 +131,24 @@ def scan_start(session: Session, job: BatchJob, status: str, offset: int) -> tup
 
 def status_total(session: Session, job: BatchJob, status: str) -> int:
     """How many items of the job have ``status`` now."""
-    counts = live_counts(session, job) if job.completed_at is None else cached_counts(job)
-    return counts.get(status, 0)
+    return int(session.scalar(sa.select(status_total_column(job, status))) or 0)
+
+
+def status_total_column(job: BatchJob, status: str) -> sa.ColumnElement[int]:
+    """``status_total`` as an SQL expression, to ride along the statement that lists the
+    items (one round trip less per filtered listing)."""
+    known = cached_counts(job).get(status, 0)
+    if job.completed_at is not None:
+        return sa.literal(known, sa.Integer)
+    start, end, unsent = _live_window(job)
+    if status == ItemStatus.PENDING:
+        known += unsent
+    if end <= start:
+        return sa.literal(known, sa.Integer)
+    in_window = sa.select(sa.func.count()).where(
+        JobItem.job_id == job.id, JobItem.status == status, JobItem.position >= start,
+        JobItem.position < end).scalar_subquery()
+    return sa.literal(known, sa.Integer) + in_window
 
 
 def progress(counts: dict[str, Any], total: int, final: bool) -> float:

@@ -9,7 +9,7 @@ from typing import Any
 
 from batchsvc.services.batches import fresh_view, get_job
 from batchsvc.states import JOB_TERMINAL
-from batchsvc.uow import unit_of_work
+from batchsvc.uow import read_only
 
 HEARTBEAT_SECONDS = 15.0
 # An events stream holds a server thread; clients (EventSource) reconnect after this.
@@ -30,7 +30,7 @@ def progress_events(project_id: str, job_id: str, interval: float,
     event_id = 0
     yield b"retry: 2000\n\n"
     while True:
-        with unit_of_work() as session:
+        with read_only() as session:
             job = get_job(session, project_id, job_id)
             view = fresh_view(session, job)
             ended = job.status in JOB_TERMINAL and job.completed_at is not None

@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # the scripts run as ``python bench/x.py``
     sys.path.insert(0, str(REPO))
 
-from batchsvc.messaging import RECOVERED_PRIORITY  # noqa: E402
+from batchsvc.messaging import redis_priority_lists  # noqa: E402
 from batchsvc.settings import Settings  # noqa: E402
 from tests.harness import (  # noqa: E402
     PG_ADMIN_URL,
@@ -497,7 +497,7 @@ def redis_queue_depth(redis: Any, queue: str) -> int:
     """Messages waiting in ``queue`` on Redis: kombu keeps one list per priority step
     (``parse``, ``parse:1`` …; batchsvc.messaging.configure), and batch items are sent at a
     non-zero step, so the bare name alone is nearly always empty."""
-    names = [queue] + [f"{queue}:{step}" for step in range(1, RECOVERED_PRIORITY + 1)]
+    names = redis_priority_lists(queue)
     with redis.pipeline(transaction=False) as pipe:
         for name in names:
             pipe.llen(name)

@@ -36,6 +36,15 @@ QUEUES = ("parse", "classify", "control", "webhooks")
 # sweeper recovered from a dead worker, so it runs next instead of behind queued pages.
 PRIORITY = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 RECOVERED_PRIORITY = 4
+# On Redis, kombu keeps one list per priority step: the bare queue name for step 0, then
+# ``<queue><sep><step>``.
+REDIS_PRIORITY_SEP = ":"
+
+
+def redis_priority_lists(queue: str) -> list[str]:
+    """The Redis lists holding ``queue``'s waiting messages, one per priority step."""
+    return [queue] + [f"{queue}{REDIS_PRIORITY_SEP}{step}"
+                      for step in range(1, RECOVERED_PRIORITY + 1)]
 
 
 def queue_name(kind: str, settings: Settings | None = None) -> str:
@@ -66,7 +75,7 @@ def configure(app: Celery, settings: Settings) -> None:
             "unacked_restore_interval": settings.redis_unacked_restore_interval,
             "unacked_restore_throttle": 1,
             "priority_steps": list(range(RECOVERED_PRIORITY + 1)),
-            "sep": ":",
+            "sep": REDIS_PRIORITY_SEP,
         }
     elif broker.startswith("filesystem"):
         queue_dir = settings.data_path / "broker"

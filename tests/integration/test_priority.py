@@ -9,7 +9,13 @@ from typing import Any
 
 import pytest
 
-from batchsvc.messaging import PRIORITY, RECOVERED_PRIORITY, message_priority, queue_name
+from batchsvc.messaging import (
+    PRIORITY,
+    RECOVERED_PRIORITY,
+    message_priority,
+    queue_name,
+    redis_priority_lists,
+)
 from tests.conformance.sdk_flow import read_bytes, wait_job
 from tests.conftest import Stack, base_settings, running_stack
 from tests.harness import AMQP_URL, REDIS_URL, port_open, wait_for
@@ -80,7 +86,7 @@ def assert_broker_priorities(stack: Stack) -> None:
         channel = conn.channel()
         if settings.broker_url.startswith("redis"):
             step = message_priority(PRIORITY["low"], settings)
-            waiting = channel.client.llen(f"{parse}:{step}")
+            waiting = channel.client.llen(redis_priority_lists(parse)[step])
             assert waiting >= LOW_ITEMS - 3, (step, waiting)
         else:
             declared = channel.queue_declare(parse, durable=True, auto_delete=False,

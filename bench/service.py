@@ -74,10 +74,14 @@ def _parse_one(item: tuple[str, bytes]) -> int:
 _RULES: list[dict[str, str]] = []
 
 
-def _classify_init(rules: list[dict[str, str]]) -> None:
+def _classify_init(rules: list[dict[str, str]], workers: int) -> None:
     from batchsvc.engines.classify.model import get_encoder
+    from batchsvc.services.items.engines import configure_model
 
     _RULES[:] = rules
+    # The threads a worker's pool process gets (one per process when they fill the cores),
+    # so the ratio compares the orchestration, not a thread setting.
+    configure_model(pool_processes=workers)
     get_encoder()  # a started worker has its model loaded
 
 
@@ -99,7 +103,7 @@ def engine_parse(files: list[tuple[str, bytes]], workers: int) -> dict[str, floa
 def engine_classify(texts: list[str], rules: list[dict[str, str]], workers: int
                     ) -> dict[str, float]:
     ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(workers, initializer=_classify_init, initargs=(rules,)) as pool:
+    with ctx.Pool(workers, initializer=_classify_init, initargs=(rules, workers)) as pool:
         pool.map(_classify_one, texts[:workers])
         pids = [proc.pid for proc in pool._pool]  # type: ignore[attr-defined]
         cpu_before = sum(cpu_seconds(pid) for pid in pids)

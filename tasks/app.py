@@ -5,12 +5,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from celery.signals import worker_process_init
+from celery.signals import celeryd_after_setup, worker_process_init
 
 from batchsvc.messaging import celery_app
 from batchsvc.settings import get_settings
 
 __all__ = ["celery_app"]
+
+
+# This worker's pool size, recorded in the main process before its pool forks the children.
+_pool_processes: int | None = None
+
+
+@celeryd_after_setup.connect
+def _record_pool_size(instance: Any = None, **_: Any) -> None:
+    global _pool_processes
+    _pool_processes = getattr(instance, "concurrency", None) or None
 
 
 @worker_process_init.connect
@@ -47,5 +57,5 @@ def _preload_engines() -> None:
     from batchsvc.engines.classify.model import get_encoder
     from batchsvc.services.items.engines import configure_model
 
-    configure_model()
+    configure_model(_pool_processes)
     get_encoder()

@@ -200,16 +200,21 @@ class ModelOptions:
     cache_dir: Path = field(default_factory=lambda: Path(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")) / "batchsvc")
     quantize: bool = True
+    # ONNX Runtime's intra-op threads; None: its default (one per core).
+    threads: int | None = None
 
 
 _options = ModelOptions()
 
 
-def configure(cache_dir: str | Path | None = None, quantize: bool = True) -> None:
-    """Set the model options; a loaded encoder is kept only if they did not change."""
+def configure(cache_dir: str | Path | None = None, quantize: bool = True,
+              threads: int | None = None) -> None:
+    """Set the model options; a loaded encoder is kept only if they did not change.
+    ``threads``: None keeps the number set before."""
     global _options, _encoder
-    wanted = ModelOptions(Path(cache_dir), quantize) if cache_dir else \
-        ModelOptions(quantize=quantize)
+    threads = _options.threads if threads is None else threads
+    wanted = ModelOptions(Path(cache_dir), quantize, threads) if cache_dir else \
+        ModelOptions(quantize=quantize, threads=threads)
     if wanted != _options:
         _options, _encoder = wanted, None
 
@@ -359,6 +364,7 @@ def load_encoder(
     # Workers share cores with parsing and other workers; spinning idle threads burned CPU
     # they needed (measured: 21 -> 28 documents per CPU-second with spinning off, under load).
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    threads = threads or _options.threads
     if threads:
         opts.intra_op_num_threads = threads
     session = ort.InferenceSession(

@@ -3,6 +3,7 @@ config means for them, and the model provider the operator configured."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,12 +58,22 @@ def run_parse(data: bytes, name: str, config: dict[str, Any]) -> EngineRun:
     return EngineRun(output, summary, images=result.images)
 
 
-def configure_model() -> None:
-    """The classifier's model options from the settings (before its first use)."""
+def configure_model(pool_processes: int | None = None) -> None:
+    """The classifier's model options from the settings (before its first use).
+
+    ``pool_processes``: the processes of a worker's pool, each with its own model. Their
+    inference threads share the cores: one each when there are at least as many processes as
+    cores. Measured with two processes on 2 cores (the engine alone, 300 articles): 87-94
+    CPU-ms and 20.5-22.0 documents/s per thread, against 100-101 CPU-ms and 19.2-19.4 with
+    ONNX Runtime's default of a thread per core in each process, whose parallel steps wait
+    for their slowest thread whenever another process holds a core."""
     from batchsvc.engines.classify.model import configure
 
     settings = get_settings()
-    configure(settings.model_cache or None, settings.classify_quantize)
+    threads = None
+    if pool_processes:
+        threads = max(1, (os.cpu_count() or 1) // pool_processes)
+    configure(settings.model_cache or None, settings.classify_quantize, threads)
 
 
 def classify_input_params(config: dict[str, Any]) -> dict[str, Any]:

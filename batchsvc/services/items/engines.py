@@ -63,10 +63,10 @@ def configure_model(pool_processes: int | None = None) -> None:
 
     ``pool_processes``: the processes of a worker's pool, each with its own model. Their
     inference threads share the cores: one each when there are at least as many processes as
-    cores. Measured with two processes on 2 cores (the engine alone, 300 articles): 87-94
-    CPU-ms and 20.5-22.0 documents/s per thread, against 100-101 CPU-ms and 19.2-19.4 with
-    ONNX Runtime's default of a thread per core in each process, whose parallel steps wait
-    for their slowest thread whenever another process holds a core."""
+    cores. Measured with two processes on 2 cores (the engine alone, 300 articles): with one
+    thread each, 87-94 CPU-ms per document and 20.5-22.0 documents/s; with ONNX Runtime's
+    default of a thread per core in each process, 100-101 CPU-ms and 19.2-19.4, its parallel
+    steps waiting for their slowest thread whenever another process holds a core."""
     from batchsvc.engines.classify.model import configure
 
     settings = get_settings()

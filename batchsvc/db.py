@@ -68,8 +68,8 @@ def _refuse_a_closed_connection(dbapi_conn: Any, _record: Any, _proxy: Any) -> N
     An idle connection receives nothing, unless the server ended it: a restart or
     ``pg_terminate_backend`` sends a FATAL message and closes the socket, which makes it
     readable. A zero-timeout poll sees that; the pool's pre-ping (``SELECT 1`` on every
-    checkout) cost a round trip on every request and every item step, 20 % of a read's
-    database wait (docs/performance.md)."""
+    checkout) cost a round trip on every request and every control task, 20 % of a read's
+    database wait (docs/performance.md); the item path has its own connection (itemdb)."""
     try:
         readable = select.poll()
         readable.register(dbapi_conn.fileno(), select.POLLIN | select.POLLERR | select.POLLHUP)

@@ -22,8 +22,7 @@ def test_a_pooled_connection_the_server_ended_is_replaced(pg_settings: Settings)
     engine = get_engine()
     with engine.connect() as conn:
         ended = conn.execute(BACKEND).scalar()
-    with psycopg.connect(pg_settings.database_url.replace("+psycopg", ""),
-                         autocommit=True) as admin:
+    with psycopg.connect(pg_settings.database_url, autocommit=True) as admin:
         admin.execute("SELECT pg_terminate_backend(%s)", [ended])
         while admin.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s",
                             [ended]).fetchone():
